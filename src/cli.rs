@@ -1,0 +1,301 @@
+//! The command line: clap types, and their conversion into the checked
+//! option structs of [`crate::cmd`]. Nothing here opens a file.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cmd::key_id::KeyIdOptions;
+use crate::cmd::keygen::KeygenOptions;
+use crate::cmd::tokenise::TokeniseOptions;
+use crate::cmd::validate::ValidateOptions;
+use crate::cmd::Messages;
+use crate::csvio::{parse_delimiter, ColumnSpec, CsvOptions};
+use crate::error::{Error, Result, Source};
+use crate::pipeline::default_threads;
+
+/// `--version` text: the tool and the spec it implements.
+pub const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), " (SPEC version 1)");
+
+const LONG_ABOUT: &str = "\
+Keyed pseudonymisation of NHS numbers, and re-linkage of the tokens to \
+health-service usage data.
+
+A social prescribing provider validates its patients' NHS numbers and \
+replaces each with a token, HMAC-SHA256 under a secret key shared only with \
+the ICB's data team. The ICB re-links those tokens to its own A&E and \
+admissions data and reports pre/post counts per cohort. Neither side's \
+analysts see the other's NHS numbers.";
+
+const AFTER_LONG_HELP: &str = "\
+Examples:
+  pseudolink keygen --output team.key
+  pseudolink key-id --key team.key
+  pseudolink validate referrals.csv --rejects rejects.csv
+  pseudolink tokenise --key team.key referrals.csv --output tokens.csv --rejects rejects.csv
+
+Exit codes: 0 ok; 1 validate found invalid numbers; 2 error.
+Run `pseudolink <command> --help` for the details of each command.";
+
+/// pseudolink: pseudonymise NHS numbers with a keyed hash, and re-link the tokens.
+#[derive(Debug, Parser)]
+#[command(
+    name = "pseudolink",
+    version = VERSION_TEXT,
+    long_about = LONG_ABOUT,
+    after_long_help = AFTER_LONG_HELP,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make a new secret key file (32 random bytes, mode 0600).
+    #[command(
+        long_about = "Make a new secret key file: 32 bytes from the operating system's \
+random number generator, written as hex with comment lines giving the creation \
+time and key id. The file is created new with mode 0600; an existing file is \
+never replaced without --force.\n\nOne key per data-sharing agreement: the provider \
+and the ICB's data team hold the same key file, and nobody else.",
+        after_long_help = "Examples:\n  pseudolink keygen --output team.key\n  pseudolink keygen --output team.key --force   # replace (the old key's tokens will no longer match)"
+    )]
+    Keygen(KeygenArgs),
+    /// Print a key file's id, to read aloud and compare.
+    #[command(
+        name = "key-id",
+        long_about = "Print the key id: 16 hex characters that identify a key without revealing \
+it. Both sides of a data-sharing agreement read their key ids aloud to check they hold \
+the same key before any data is sent.",
+        after_long_help = "Example:\n  pseudolink key-id --key team.key"
+    )]
+    KeyId(KeyIdArgs),
+    /// Check every NHS number in a CSV column (no key needed).
+    #[command(
+        long_about = "Check every NHS number in a column: format, Modulus 11 check digit, \
+placeholders and spreadsheet damage. Prints a summary with counts per reason code and \
+the first invalid rows. With --rejects, writes every invalid row (row, reason, value).\n\n\
+Exits 1 when any number is invalid, 0 when none is.",
+        after_long_help = "Examples:\n  pseudolink validate referrals.csv\n  pseudolink validate referrals.csv --column \"NHS No\" --rejects to-fix.csv\n  pseudolink validate --delimiter ';' --no-headers --column 2 < export.csv"
+    )]
+    Validate(ValidateArgs),
+    /// Replace the NHS-number column of a CSV file by keyed tokens.
+    #[command(
+        visible_alias = "tokenize",
+        long_about = "Replace the NHS-number column by tokens: HMAC-SHA256 under the key, as \
+64 lowercase hex characters. Every other column passes through byte for byte. Rows whose \
+number is invalid are left out of the output and written to --rejects with a reason; \
+rows read = rows tokenised + rows rejected, always.\n\nWith --output, the file is written \
+to a temporary file and renamed into place only when complete, and a manifest \
+(FILE.manifest.json: key id, counts, SHA-256) is written beside it. Send both to the ICB; \
+keep the rejects file, which holds NHS numbers, yourself.",
+        after_long_help = "Examples:\n  pseudolink tokenise --key team.key referrals.csv --output tokens.csv --rejects rejects.csv\n  pseudolink tokenise --key team.key --column \"NHS No\" referrals.csv > tokens.csv\n  cat referrals.csv | pseudolink tokenise --key team.key - --output tokens.csv"
+    )]
+    Tokenise(TokeniseArgs),
+}
+
+/// Options every CSV-reading command shares.
+#[derive(Debug, Args)]
+pub struct CsvArgs {
+    /// Field delimiter: one character, or `tab`.
+    #[arg(long, short = 'd', value_name = "C", default_value = ",", value_parser = parse_delimiter)]
+    pub delimiter: u8,
+    /// The first row is data, not a header (then give --column as a number).
+    #[arg(long)]
+    pub no_headers: bool,
+}
+
+impl CsvArgs {
+    fn options(&self) -> CsvOptions {
+        CsvOptions {
+            delimiter: self.delimiter,
+            has_headers: !self.no_headers,
+        }
+    }
+}
+
+/// Options for how a command runs.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Worker threads [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Print nothing but errors and safety warnings.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    fn threads(&self) -> Result<usize> {
+        match self.threads {
+            Some(0) => Err(Error::Usage("--threads must be 1 or more".into())),
+            Some(n) => Ok(n),
+            None => Ok(default_threads()),
+        }
+    }
+    fn messages(&self) -> Messages {
+        Messages { quiet: self.quiet }
+    }
+}
+
+/// `keygen` arguments.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Where to write the new key file.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+    /// Replace an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `key-id` arguments.
+#[derive(Debug, Args)]
+pub struct KeyIdArgs {
+    /// The key file.
+    #[arg(long, short = 'k', value_name = "FILE")]
+    pub key: PathBuf,
+}
+
+/// `validate` arguments.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Input CSV file; `-` or nothing for standard input.
+    #[arg(value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+    /// NHS-number column: header name or 1-based number [default: detected].
+    #[arg(long, short = 'c', value_name = "COL")]
+    pub column: Option<ColumnSpec>,
+    /// Write every invalid row (row, reason, value) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+    /// Replace an existing rejects file.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub csv: CsvArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub run: RunArgs,
+}
+
+/// `tokenise` arguments.
+#[derive(Debug, Args)]
+pub struct TokeniseArgs {
+    /// The key file (from `pseudolink keygen`).
+    #[arg(long, short = 'k', value_name = "FILE")]
+    pub key: PathBuf,
+    /// Input CSV file; `-` or nothing for standard input.
+    #[arg(value_name = "INPUT")]
+    pub input: Option<PathBuf>,
+    /// Output file, plus FILE.manifest.json beside it [default: standard output, no manifest].
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// NHS-number column: header name or 1-based number [default: detected].
+    #[arg(long, short = 'c', value_name = "COL")]
+    pub column: Option<ColumnSpec>,
+    /// Header of the token column in the output.
+    #[arg(long, value_name = "NAME", default_value = "token")]
+    pub token_column: String,
+    /// Write every rejected row (row, reason, value) to this file. It holds NHS numbers: keep it.
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+    /// Replace existing output files.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub csv: CsvArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub run: RunArgs,
+}
+
+impl KeygenArgs {
+    /// Checked options.
+    pub fn options(self) -> Result<KeygenOptions> {
+        Ok(KeygenOptions {
+            output: self.output,
+            force: self.force,
+        })
+    }
+}
+
+impl KeyIdArgs {
+    /// Checked options.
+    pub fn options(self) -> Result<KeyIdOptions> {
+        Ok(KeyIdOptions {
+            key: self.key,
+            messages: Messages::default(),
+        })
+    }
+}
+
+fn check_column_mode(csv: &CsvArgs, column: Option<&ColumnSpec>) -> Result<()> {
+    if csv.no_headers {
+        match column {
+            None => return Err(Error::NoHeadersNeedsColumn),
+            Some(ColumnSpec::Name(n)) => {
+                return Err(Error::NameWithoutHeaders { wanted: n.clone() })
+            }
+            Some(ColumnSpec::Number(_)) => {}
+        }
+    }
+    Ok(())
+}
+
+impl ValidateArgs {
+    /// Checked options.
+    pub fn options(self) -> Result<ValidateOptions> {
+        check_column_mode(&self.csv, self.column.as_ref())?;
+        Ok(ValidateOptions {
+            input: Source::input(self.input.as_deref()),
+            column: self.column,
+            rejects: self.rejects,
+            csv: self.csv.options(),
+            force: self.force,
+            threads: self.run.threads()?,
+            messages: self.run.messages(),
+        })
+    }
+}
+
+impl TokeniseArgs {
+    /// Checked options.
+    pub fn options(self) -> Result<TokeniseOptions> {
+        check_column_mode(&self.csv, self.column.as_ref())?;
+        let name = self.token_column.trim();
+        if name.is_empty() {
+            return Err(Error::Usage("--token-column cannot be empty".into()));
+        }
+        Ok(TokeniseOptions {
+            key: self.key,
+            input: Source::input(self.input.as_deref()),
+            output: self.output.filter(|p| p.as_os_str() != "-"),
+            column: self.column,
+            token_column: name.to_string(),
+            rejects: self.rejects,
+            csv: self.csv.options(),
+            force: self.force,
+            threads: self.run.threads()?,
+            messages: self.run.messages(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

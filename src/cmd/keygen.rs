@@ -1,0 +1,24 @@
+//! `pseudolink keygen`: make a new 32-byte key from the OS CSPRNG.
+
+use std::path::PathBuf;
+
+use crate::csvio::check_outputs;
+use crate::error::Result;
+use crate::key::{Key, KeyId};
+
+/// Checked options for `keygen`.
+#[derive(Debug, Clone)]
+pub struct KeygenOptions {
+    /// Where to write the key file.
+    pub output: PathBuf,
+    /// Replace an existing file.
+    pub force: bool,
+}
+
+/// Generates and writes a key; returns its id.
+pub fn run(opts: &KeygenOptions) -> Result<KeyId> {
+    check_outputs(&[], &[&opts.output], opts.force)?;
+    let key = Key::generate()?;
+    key.write_file(&opts.output, opts.force)?;
+    Ok(key.id())
+}

@@ -1,0 +1,44 @@
+//! One module per subcommand. Each takes a checked options struct (built
+//! from the command line in `cli`) and returns a typed result; none of them
+//! parses arguments or chooses exit codes.
+
+pub mod key_id;
+pub mod keygen;
+pub mod tokenise;
+pub mod validate;
+
+use std::path::Path;
+
+use crate::error::Result;
+use crate::key::Key;
+
+/// Where messages for the user go: stderr, unless `--quiet`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Messages {
+    /// Only errors are printed.
+    pub quiet: bool,
+}
+
+impl Messages {
+    /// Prints a line on stderr unless quiet.
+    pub fn say(&self, line: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{}", line.as_ref());
+        }
+    }
+
+    /// Prints a warning on stderr; warnings are shown even with `--quiet`
+    /// when they concern the safety of a key or of the output.
+    pub fn warn(&self, line: impl AsRef<str>) {
+        eprintln!("{}", line.as_ref());
+    }
+}
+
+/// Loads a key file and prints its warnings (e.g. readable by others).
+pub fn load_key(path: &Path, msg: Messages) -> Result<Key> {
+    let (key, warnings) = Key::load(path)?;
+    for w in warnings {
+        msg.warn(w.message(path));
+    }
+    Ok(key)
+}

@@ -1,0 +1,162 @@
+//! `pseudolink tokenise`: replace the NHS-number column by keyed tokens.
+//!
+//! Streams the input in batches (constant memory but for two bytes per valid
+//! number, for duplicate counting), tokenises them on worker threads and
+//! writes them in order. Every output goes to a temporary file and is renamed
+//! into place only when the whole run has succeeded.
+
+use std::path::{Path, PathBuf};
+
+use super::{load_key, Messages};
+use crate::csvio::{check_outputs, escape, AtomicOutput, ColumnSpec, CsvOptions, BOM};
+use crate::error::{Error, Result, Source};
+use crate::key::KeyId;
+use crate::manifest::{self, Manifest};
+use crate::scan::{self, RejectsWriter, Scanner, Summary};
+use crate::token::Tokeniser;
+
+/// Checked options for `tokenise`.
+#[derive(Debug, Clone)]
+pub struct TokeniseOptions {
+    /// The key file.
+    pub key: PathBuf,
+    /// The input file, or standard input.
+    pub input: Source,
+    /// Output file; standard output when `None`.
+    pub output: Option<PathBuf>,
+    /// The NHS-number column; detected from the header when `None`.
+    pub column: Option<ColumnSpec>,
+    /// Header name of the token column.
+    pub token_column: String,
+    /// Where to write rejected rows.
+    pub rejects: Option<PathBuf>,
+    /// CSV dialect.
+    pub csv: CsvOptions,
+    /// Replace existing outputs.
+    pub force: bool,
+    /// Worker threads.
+    pub threads: usize,
+    /// Messages setting.
+    pub messages: Messages,
+}
+
+/// What a tokenise run did.
+#[derive(Debug, Clone)]
+pub struct TokeniseReport {
+    /// Row counts.
+    pub summary: Summary,
+    /// The key's id.
+    pub key_id: KeyId,
+    /// Files written (output, manifest, rejects).
+    pub written: Vec<PathBuf>,
+}
+
+/// Runs `tokenise`.
+pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
+    let manifest_path = opts.output.as_deref().map(manifest::path_for);
+    let outputs: Vec<&Path> = [
+        opts.output.as_deref(),
+        manifest_path.as_deref(),
+        opts.rejects.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let key_source = Source::Path(opts.key.clone());
+    check_outputs(&[&opts.input, &key_source], &outputs, opts.force)?;
+    let key = load_key(&opts.key, opts.messages)?;
+    let key_id = key.id();
+    let tokeniser = Tokeniser::new(&key);
+    drop(key);
+
+    let (reader, column) = scan::open(&opts.input, opts.csv, opts.column.as_ref())?;
+    if let Some(h) = reader.header() {
+        let clash =
+            h.names.iter().enumerate().any(|(i, n)| {
+                i != column && n.trim().eq_ignore_ascii_case(opts.token_column.trim())
+            });
+        if clash {
+            return Err(Error::Usage(format!(
+                "{}: the input already has a column named {:?}; choose another name with --token-column",
+                opts.input, opts.token_column
+            )));
+        }
+    }
+
+    let mut out = AtomicOutput::create(opts.output.as_deref(), opts.force)?;
+    if opts.output.is_some() {
+        out = out.with_sha256();
+    }
+    if reader.had_bom() {
+        out.put(BOM)?;
+    }
+    if let Some(h) = reader.header() {
+        let (s, e) = h.spans[column];
+        out.put(&h.raw[..s])?;
+        out.put(&escape(opts.token_column.as_bytes(), opts.csv.delimiter))?;
+        out.put(&h.raw[e..])?;
+    }
+    let mut rejects = match &opts.rejects {
+        Some(p) => Some(RejectsWriter::new(AtomicOutput::create(
+            Some(p),
+            opts.force,
+        )?)?),
+        None => None,
+    };
+    let scanner = Scanner {
+        column,
+        tokeniser: Some(&tokeniser),
+    };
+    let summary = scan::run(reader, &scanner, opts.threads, |result| {
+        out.put(&result.out)?;
+        if let Some(w) = &mut rejects {
+            w.write(&result.rejects)?;
+        }
+        Ok(())
+    })?;
+
+    // Rejects first, then the token file, then its manifest: a manifest
+    // is only ever beside a complete token file.
+    let mut written = Vec::new();
+    if let Some(w) = rejects {
+        w.finish()?.commit()?;
+        written.extend(opts.rejects.clone());
+    }
+    let digest = out.commit()?;
+    if let Some(p) = &opts.output {
+        written.push(p.clone());
+    }
+    if let (Some(mpath), Some(digest)) = (&manifest_path, digest) {
+        let t = &summary.tally;
+        let m = Manifest {
+            format: manifest::FORMAT.to_string(),
+            version: manifest::VERSION,
+            key_id: key_id.to_string(),
+            token_column: opts.token_column.clone(),
+            rows_read: t.rows_read,
+            rows_tokenised: t.rows_valid,
+            rows_rejected: t.rows_rejected(),
+            rejected_by_reason: t.rejected_by_reason(),
+            duplicate_numbers: summary.duplicate_numbers,
+            test_range: t.test_range,
+            tool_version: crate::VERSION.to_string(),
+            spec_version: Some(crate::SPEC_VERSION),
+            created: crate::now_rfc3339(),
+            sha256: hex::encode(digest),
+            source_name: opts
+                .input
+                .path()
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy().into_owned()),
+        };
+        let mut mf = AtomicOutput::create(Some(mpath), opts.force)?;
+        mf.put(m.to_json().as_bytes())?;
+        mf.commit()?;
+        written.push(mpath.clone());
+    }
+    Ok(TokeniseReport {
+        summary,
+        key_id,
+        written,
+    })
+}

@@ -1,0 +1,85 @@
+//! The `pseudolink` binary: parse the command line, dispatch, map errors to
+//! exit codes (0 ok, 1 invalid input found, 2 error). All logic is in the
+//! library.
+
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use pseudolink::cli::{Cli, Command};
+use pseudolink::cmd;
+use pseudolink::Error;
+
+fn main() -> ExitCode {
+    // A panic message could, in principle, quote data; print only where.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: internal error{at}; please report it (no data was shown)");
+    }));
+    let cli = Cli::parse();
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(_) => ExitCode::from(2),
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Error> {
+    match cli.command {
+        Command::Keygen(args) => {
+            let opts = args.options()?;
+            let id = cmd::keygen::run(&opts)?;
+            eprintln!(
+                "wrote {} (mode 0600). Key id: {} (read aloud: {})",
+                opts.output.display(),
+                id,
+                id.spoken()
+            );
+            eprintln!("Keep it secret: share it only with the other party to the agreement, never by email with the data.");
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::KeyId(args) => {
+            let id = cmd::key_id::run(&args.options()?)?;
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate(args) => {
+            let opts = args.options()?;
+            let summary = cmd::validate::run(&opts)?;
+            if !opts.messages.quiet {
+                print!("{}", summary.render("valid"));
+            }
+            if summary.tally.rows_rejected() > 0 {
+                Ok(ExitCode::from(1))
+            } else {
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+        Command::Tokenise(args) => {
+            let opts = args.options()?;
+            let report = cmd::tokenise::run(&opts)?;
+            let msg = opts.messages;
+            msg.say(format!("key id: {}", report.key_id));
+            msg.say(report.summary.render("tokenised").trim_end());
+            if report.summary.tally.rows_rejected() > 0 && opts.rejects.is_none() {
+                msg.warn(format!(
+                    "warning: {} rows were rejected and are not in the output; pass --rejects FILE to list them",
+                    report.summary.tally.rows_rejected()
+                ));
+            }
+            for p in &report.written {
+                msg.say(format!("wrote {}", p.display()));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

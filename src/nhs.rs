@@ -1,0 +1,583 @@
+//! NHS numbers: canonicalisation, Modulus 11 validation and reason codes.
+//!
+//! This follows `SPEC.md` section 1 exactly. A cell goes through four steps
+//! (strip zero-width characters, trim white space, remove separators between
+//! digits, drop a spreadsheet's trailing `.0`) and what is left must be ten
+//! ASCII digits that pass Modulus 11 and are not a placeholder.
+//!
+//! The common case, a cell of plain ASCII, is handled without allocation. Cells
+//! with other characters take a slower path that decodes UTF-8; bytes that are
+//! not UTF-8 are `invalid_character`.
+
+use std::fmt;
+
+/// A validated NHS number in canonical form: ten ASCII digits.
+///
+/// Deliberately has no `Display` and a redacting `Debug`, so that a number
+/// cannot end up in a log line or panic message by accident.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NhsNumber([u8; 10]);
+
+impl fmt::Debug for NhsNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NhsNumber(<redacted>)")
+    }
+}
+
+impl NhsNumber {
+    /// The ten canonical ASCII digits: the exact bytes that are tokenised.
+    pub fn digits(&self) -> &[u8; 10] {
+        &self.0
+    }
+
+    /// True for numbers in the range issued to test patients (starting `999`).
+    pub fn is_test_range(&self) -> bool {
+        self.0.starts_with(b"999")
+    }
+
+    /// The first nine digits as an integer below 10^9. The tenth digit is
+    /// determined by them, so this identifies the number in 30 bits.
+    pub fn prefix(&self) -> u32 {
+        self.0[..9]
+            .iter()
+            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
+    }
+
+    /// Builds a number from the nine-digit prefix (below 10^9), computing the
+    /// check digit. Returns `None` when that prefix has no valid check digit or
+    /// makes a placeholder. Used by the synthetic data generator and tests.
+    pub fn from_prefix(prefix: u32) -> Option<NhsNumber> {
+        if prefix >= 1_000_000_000 {
+            return None;
+        }
+        let mut d = [0u8; 10];
+        let mut p = prefix;
+        for i in (0..9).rev() {
+            d[i] = b'0' + (p % 10) as u8;
+            p /= 10;
+        }
+        match check_digit(&d[..9]) {
+            Some(c) => {
+                d[9] = b'0' + c;
+                let n = NhsNumber(d);
+                if is_placeholder(&d) {
+                    None
+                } else {
+                    Some(n)
+                }
+            }
+            None => None,
+        }
+    }
+}
+
+/// Why a cell is not a valid NHS number. Checked in the order listed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// Nothing left after trimming.
+    Empty,
+    /// Looks like `9.43E+09`: the spreadsheet has lost digits.
+    ScientificNotation,
+    /// Something other than digits remains.
+    InvalidCharacter,
+    /// Digits only, but not ten of them.
+    WrongLength,
+    /// All ten digits the same.
+    Placeholder,
+    /// Modulus 11 gives 10: no such number is ever issued.
+    CheckDigit10,
+    /// Digit 10 is not the computed check digit.
+    CheckDigitMismatch,
+}
+
+impl Reason {
+    /// Every reason, in the order they are checked.
+    pub const ALL: [Reason; 7] = [
+        Reason::Empty,
+        Reason::ScientificNotation,
+        Reason::InvalidCharacter,
+        Reason::WrongLength,
+        Reason::Placeholder,
+        Reason::CheckDigit10,
+        Reason::CheckDigitMismatch,
+    ];
+
+    /// The stable reason code used in rejects files, manifests and summaries.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::Empty => "empty",
+            Reason::ScientificNotation => "scientific_notation",
+            Reason::InvalidCharacter => "invalid_character",
+            Reason::WrongLength => "wrong_length",
+            Reason::Placeholder => "placeholder",
+            Reason::CheckDigit10 => "check_digit_10",
+            Reason::CheckDigitMismatch => "check_digit_mismatch",
+        }
+    }
+
+    /// A plain-words explanation for summaries and the README.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Reason::Empty => "the cell is empty",
+            Reason::ScientificNotation => {
+                "the number is in scientific notation (e.g. 9.43E+09): the spreadsheet has lost digits; format the column as text and re-export"
+            }
+            Reason::InvalidCharacter => "the cell holds something other than digits and separators",
+            Reason::WrongLength => {
+                "not 10 digits (a spreadsheet may have dropped a leading zero)"
+            }
+            Reason::Placeholder => "all ten digits are the same: a placeholder, not a person",
+            Reason::CheckDigit10 => "Modulus 11 gives 10: no such NHS number is ever issued",
+            Reason::CheckDigitMismatch => "the check digit is wrong: probably a typing error",
+        }
+    }
+
+    /// Dense index into per-reason count arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Counts per reason code, in the order of [`Reason::ALL`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReasonCounts(pub [u64; 7]);
+
+impl ReasonCounts {
+    /// Adds one for `reason`.
+    pub fn add(&mut self, reason: Reason) {
+        self.0[reason.index()] += 1;
+    }
+    /// The count for `reason`.
+    pub fn get(&self, reason: Reason) -> u64 {
+        self.0[reason.index()]
+    }
+    /// Sum over all reasons.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+    /// Adds another set of counts into this one.
+    pub fn merge(&mut self, other: &ReasonCounts) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a += b;
+        }
+    }
+    /// `(reason, count)` for every reason, zero counts included.
+    pub fn iter(&self) -> impl Iterator<Item = (Reason, u64)> + '_ {
+        Reason::ALL.iter().map(move |r| (*r, self.get(*r)))
+    }
+}
+
+/// A compact record of the numbers seen, to count duplicates.
+///
+/// A valid number is fixed by its first nine digits (below 10^9, 30 bits).
+/// Each number costs two bytes: the top 14 bits pick one of 16,384
+/// buckets and the low 16 bits are stored in it. Duplicates are counted at
+/// the end by sorting each bucket, so insertion is a single append.
+pub struct SeenNumbers {
+    buckets: Vec<Vec<u16>>,
+}
+
+impl Default for SeenNumbers {
+    fn default() -> Self {
+        SeenNumbers {
+            buckets: vec![Vec::new(); 1 << 14],
+        }
+    }
+}
+
+impl SeenNumbers {
+    /// Records the prefix of a valid number (see [`NhsNumber::prefix`]).
+    pub fn insert(&mut self, prefix: u32) {
+        self.buckets[(prefix >> 16) as usize].push(prefix as u16);
+    }
+
+    /// Rows whose number appeared on an earlier row: total rows seen minus
+    /// distinct numbers.
+    pub fn duplicates(mut self) -> u64 {
+        let mut dups = 0u64;
+        for b in &mut self.buckets {
+            b.sort_unstable();
+            dups += b.windows(2).filter(|w| w[0] == w[1]).count() as u64;
+            *b = Vec::new();
+        }
+        dups
+    }
+}
+
+/// Modulus 11 check digit for the first nine digits (ASCII), or `None` when
+/// the computed check is 10.
+fn check_digit(first9: &[u8]) -> Option<u8> {
+    let sum: u32 = first9
+        .iter()
+        .zip((2..=10u32).rev())
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    match 11 - (sum % 11) {
+        11 => Some(0),
+        10 => None,
+        c => Some(c as u8),
+    }
+}
+
+fn is_placeholder(d: &[u8; 10]) -> bool {
+    d.iter().all(|&b| b == d[0])
+}
+
+/// Validates exactly ten ASCII digits (steps after canonicalisation).
+fn validate_digits(d: &[u8]) -> Result<NhsNumber, Reason> {
+    if d.iter().any(|b| !b.is_ascii_digit()) {
+        return Err(Reason::InvalidCharacter);
+    }
+    let d: [u8; 10] = d.try_into().map_err(|_| Reason::WrongLength)?;
+    if is_placeholder(&d) {
+        return Err(Reason::Placeholder);
+    }
+    match check_digit(&d[..9]) {
+        None => Err(Reason::CheckDigit10),
+        Some(c) if d[9] - b'0' == c => Ok(NhsNumber(d)),
+        Some(_) => Err(Reason::CheckDigitMismatch),
+    }
+}
+
+/// True for text shaped like `9.43E+09` or `9434765919e0`.
+fn is_scientific(s: &[u8]) -> bool {
+    let mut i = 0;
+    let n = s.len();
+    if i < n && (s[i] == b'+' || s[i] == b'-') {
+        i += 1;
+    }
+    let start = i;
+    while i < n && s[i].is_ascii_digit() {
+        i += 1;
+    }
+    if i == start {
+        return false;
+    }
+    if i < n && (s[i] == b'.' || s[i] == b',') {
+        i += 1;
+        while i < n && s[i].is_ascii_digit() {
+            i += 1;
+        }
+    }
+    if i >= n || (s[i] != b'e' && s[i] != b'E') {
+        return false;
+    }
+    i += 1;
+    if i < n && (s[i] == b'+' || s[i] == b'-') {
+        i += 1;
+    }
+    let exp_start = i;
+    while i < n && s[i].is_ascii_digit() {
+        i += 1;
+    }
+    i == n && i > exp_start
+}
+
+fn is_zero_width(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}'
+    )
+}
+
+fn is_separator(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '\u{00A0}' | '\u{202F}' | '-' | '\u{2010}'..='\u{2015}' | '\u{2212}'
+    )
+}
+
+/// Removes every run of separators that has a digit on both sides.
+fn remove_separators(chars: &[char]) -> Vec<char> {
+    let mut out = Vec::with_capacity(chars.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if is_separator(c) && out.last().is_some_and(|p: &char| p.is_ascii_digit()) {
+            let mut j = i;
+            while j < chars.len() && is_separator(chars[j]) {
+                j += 1;
+            }
+            if j < chars.len() && chars[j].is_ascii_digit() {
+                i = j;
+                continue;
+            }
+            out.extend_from_slice(&chars[i..j]);
+            i = j;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+/// Drops a trailing `.0` from a cell that is otherwise all digits.
+fn strip_point_zero(s: &[u8]) -> &[u8] {
+    match s.strip_suffix(b".0") {
+        Some(head) if !head.is_empty() && head.iter().all(u8::is_ascii_digit) => head,
+        _ => s,
+    }
+}
+
+/// Turns one cell into a validated NHS number, or the reason it is not one.
+pub fn canonicalise(cell: &[u8]) -> Result<NhsNumber, Reason> {
+    // Fast path: exactly ten ASCII digits, the overwhelmingly common case.
+    if cell.len() == 10 && cell.iter().all(u8::is_ascii_digit) {
+        return validate_digits(cell);
+    }
+    if cell.is_ascii() {
+        return canonicalise_ascii(cell);
+    }
+    match std::str::from_utf8(cell) {
+        Ok(s) => canonicalise_unicode(s),
+        // Not UTF-8: cannot be empty (it has bytes) and cannot be digits.
+        Err(_) => {
+            if cell.iter().all(|b| b.is_ascii_whitespace()) {
+                Err(Reason::Empty)
+            } else {
+                Err(Reason::InvalidCharacter)
+            }
+        }
+    }
+}
+
+/// ASCII cells: no zero-width characters; white space and separators are ASCII.
+fn canonicalise_ascii(cell: &[u8]) -> Result<NhsNumber, Reason> {
+    let t = cell.trim_ascii();
+    if t.is_empty() {
+        return Err(Reason::Empty);
+    }
+    let mut buf = [0u8; 32];
+    let mut len = 0;
+    let mut i = 0;
+    while i < t.len() {
+        let b = t[i];
+        if (b == b' ' || b == b'-') && len > 0 && buf[len - 1].is_ascii_digit() {
+            let mut j = i;
+            while j < t.len() && (t[j] == b' ' || t[j] == b'-') {
+                j += 1;
+            }
+            if j < t.len() && t[j].is_ascii_digit() {
+                i = j;
+                continue;
+            }
+        }
+        if len == buf.len() {
+            // Too long to be a number at all; finish on the general path.
+            return finish(&remove_separators_ascii(t));
+        }
+        buf[len] = b;
+        len += 1;
+        i += 1;
+    }
+    finish(&buf[..len])
+}
+
+fn remove_separators_ascii(t: &[u8]) -> Vec<u8> {
+    let chars: Vec<char> = t.iter().map(|&b| char::from(b)).collect();
+    remove_separators(&chars)
+        .into_iter()
+        .map(|c| c as u8)
+        .collect()
+}
+
+fn canonicalise_unicode(s: &str) -> Result<NhsNumber, Reason> {
+    let no_zw: String = s.chars().filter(|c| !is_zero_width(*c)).collect();
+    let t = no_zw.trim_matches(char::is_whitespace);
+    if t.is_empty() {
+        return Err(Reason::Empty);
+    }
+    let chars: Vec<char> = t.chars().collect();
+    let out: String = remove_separators(&chars).into_iter().collect();
+    finish(out.as_bytes())
+}
+
+/// Steps after separator removal: `.0`, then the reason checks in order.
+fn finish(s: &[u8]) -> Result<NhsNumber, Reason> {
+    if is_scientific(s) {
+        return Err(Reason::ScientificNotation);
+    }
+    validate_digits(strip_point_zero(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn c(s: &str) -> Result<&'static str, Reason> {
+        canonicalise(s.as_bytes()).map(|n| {
+            let s = String::from_utf8(n.digits().to_vec()).unwrap();
+            &*Box::leak(s.into_boxed_str())
+        })
+    }
+
+    #[test]
+    fn spec_edge_cases() {
+        assert_eq!(c("0000000000"), Err(Reason::Placeholder));
+        assert_eq!(c("1234567890"), Err(Reason::CheckDigit10));
+        assert_eq!(c("9434765919"), Ok("9434765919"));
+        assert_eq!(c("4857773456"), Err(Reason::CheckDigitMismatch));
+    }
+
+    #[test]
+    fn every_reason_code() {
+        assert_eq!(c(""), Err(Reason::Empty));
+        assert_eq!(c("   \t "), Err(Reason::Empty));
+        assert_eq!(c("\u{200B}\u{00A0}"), Err(Reason::Empty));
+        assert_eq!(c("9.43E+09"), Err(Reason::ScientificNotation));
+        assert_eq!(c("9.434765919E9"), Err(Reason::ScientificNotation));
+        assert_eq!(c("9,43E+09"), Err(Reason::ScientificNotation));
+        assert_eq!(c("943476591X"), Err(Reason::InvalidCharacter));
+        assert_eq!(c("-9434765919"), Err(Reason::InvalidCharacter));
+        assert_eq!(c("9434765919-"), Err(Reason::InvalidCharacter));
+        assert_eq!(c("943/476/5919"), Err(Reason::InvalidCharacter));
+        assert_eq!(c("9434765919.00"), Err(Reason::InvalidCharacter));
+        assert_eq!(c("943476591"), Err(Reason::WrongLength));
+        assert_eq!(c("94347659190"), Err(Reason::WrongLength));
+        assert_eq!(c("9999999999"), Err(Reason::Placeholder));
+        assert_eq!(c("1111111111"), Err(Reason::Placeholder));
+        assert_eq!(c("1234567890"), Err(Reason::CheckDigit10));
+        assert_eq!(c("9434765918"), Err(Reason::CheckDigitMismatch));
+    }
+
+    #[test]
+    fn non_utf8_is_invalid_character() {
+        assert_eq!(
+            canonicalise(b"943476\xff5919"),
+            Err(Reason::InvalidCharacter)
+        );
+        assert_eq!(canonicalise(b"\xc3"), Err(Reason::InvalidCharacter));
+    }
+
+    #[test]
+    fn presentations() {
+        for s in [
+            "943 476 5919",
+            "943-476-5919",
+            " 9434765919 ",
+            "9434765919.0",
+            "943 476 5919.0",
+            "\u{FEFF}9434765919",
+            "943\u{200B}4765919",
+            "943\u{00A0}476\u{202F}5919",
+            "943\u{2013}476\u{2212}5919",
+            "\u{3000}9434765919\u{3000}",
+            "943 - 476 - 5919",
+        ] {
+            assert_eq!(c(s), Ok("9434765919"), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn check_digit_eleven_becomes_zero() {
+        assert_eq!(c("4000000632"), Ok("4000000632"));
+        // A number whose weighted sum is a multiple of 11 gets check digit 0.
+        let n = (0..1_000_000_000u32)
+            .step_by(7919)
+            .find_map(|p| {
+                let n = NhsNumber::from_prefix(p)?;
+                (n.digits()[9] == b'0').then_some(n)
+            })
+            .unwrap();
+        assert!(canonicalise(n.digits()).is_ok());
+    }
+
+    #[test]
+    fn test_range() {
+        let n = (999_000_000..999_000_100)
+            .find_map(NhsNumber::from_prefix)
+            .unwrap();
+        assert!(n.is_test_range());
+        assert_eq!(canonicalise(n.digits()), Ok(n));
+        assert!(!canonicalise(b"9434765919").unwrap().is_test_range());
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let n = canonicalise(b"9434765919").unwrap();
+        assert!(!format!("{n:?}").contains("943"));
+    }
+
+    #[test]
+    fn seen_numbers_counts_repeats() {
+        let mut seen = SeenNumbers::default();
+        for p in [
+            943_476_591,
+            400_000_063,
+            943_476_591,
+            943_476_591,
+            65_535,
+            131_071,
+            65_535,
+        ] {
+            seen.insert(p);
+        }
+        assert_eq!(seen.duplicates(), 3);
+    }
+
+    #[test]
+    fn prefix_round_trip() {
+        let n = canonicalise(b"9434765919").unwrap();
+        assert_eq!(n.prefix(), 943_476_591);
+        assert_eq!(NhsNumber::from_prefix(943_476_591), Some(n));
+        assert_eq!(NhsNumber::from_prefix(123_456_789), None); // check 10
+        assert_eq!(NhsNumber::from_prefix(1_000_000_000), None);
+    }
+
+    fn valid_number() -> impl Strategy<Value = NhsNumber> {
+        (0u32..1_000_000_000).prop_filter_map("no check digit", NhsNumber::from_prefix)
+    }
+
+    proptest! {
+        #[test]
+        fn any_mix_of_spaces_and_hyphens_survives(
+            n in valid_number(),
+            seps in proptest::collection::vec(
+                proptest::collection::vec(prop_oneof![Just(" "), Just("-"), Just("\u{00A0}"), Just("\u{2010}")], 0..3),
+                9,
+            ),
+            lead in "[ \t]{0,2}",
+            trail in "[ \t]{0,2}",
+        ) {
+            let mut s = lead.clone();
+            for (i, d) in n.digits().iter().enumerate() {
+                s.push(char::from(*d));
+                if i < 9 {
+                    for sep in &seps[i] {
+                        s.push_str(sep);
+                    }
+                }
+            }
+            s.push_str(&trail);
+            prop_assert_eq!(canonicalise(s.as_bytes()), Ok(n));
+        }
+
+        #[test]
+        fn one_changed_digit_is_always_caught(n in valid_number(), pos in 0usize..10, delta in 1u8..10) {
+            let mut d = *n.digits();
+            d[pos] = b'0' + (d[pos] - b'0' + delta) % 10;
+            prop_assert!(canonicalise(&d).is_err());
+        }
+
+        #[test]
+        fn never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = canonicalise(&bytes);
+        }
+
+        #[test]
+        fn valid_numbers_are_ten_digits_passing_mod11(bytes in "[0-9 \\-]{0,16}") {
+            if let Ok(n) = canonicalise(bytes.as_bytes()) {
+                prop_assert!(n.digits().iter().all(u8::is_ascii_digit));
+                prop_assert_eq!(check_digit(&n.digits()[..9]), Some(n.digits()[9] - b'0'));
+            }
+        }
+    }
+}

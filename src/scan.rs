@@ -1,0 +1,381 @@
+//! The provider-side pass over an NHS-number column, shared by `validate`
+//! and `tokenise`.
+//!
+//! [`Scanner`] turns one [`Batch`] into a [`BatchResult`]: the output bytes
+//! (with the NHS-number field replaced by its token, everything else copied
+//! byte for byte), the rejected rows and the counts. Batches are independent,
+//! so they can be processed in parallel and merged in order by [`Tally`].
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use std::io::Read;
+
+use crate::csvio::{
+    csv_write_error, nhs_column, open_input, unescape, AtomicOutput, Batch, ColumnSpec, CsvOptions,
+    RecordReader,
+};
+use crate::error::{Error, Result, Source};
+use crate::nhs::{canonicalise, Reason, ReasonCounts, SeenNumbers};
+use crate::pipeline::run_ordered;
+use crate::token::{Tokeniser, TOKEN_HEX_LEN};
+
+/// How many invalid rows a summary lists by number.
+pub const FIRST_INVALID: usize = 10;
+
+/// One rejected row. The value is the raw cell: it goes only to the
+/// provider's own rejects file.
+pub struct Reject {
+    /// Data-row number.
+    pub row: u64,
+    /// Why it was rejected.
+    pub reason: Reason,
+    /// The cell as it was (unquoted).
+    pub value: Vec<u8>,
+}
+
+/// What one batch produced.
+pub struct BatchResult {
+    /// Output bytes: the batch's valid records with tokens in place.
+    pub out: Vec<u8>,
+    /// Rejected rows, in order.
+    pub rejects: Vec<Reject>,
+    /// Prefixes of valid numbers, for duplicate counting.
+    pub prefixes: Vec<u32>,
+    /// Counts for this batch.
+    pub tally: Tally,
+}
+
+/// Counts over the rows scanned so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Data rows read.
+    pub rows_read: u64,
+    /// Rows with a valid number.
+    pub rows_valid: u64,
+    /// Rejected rows by reason.
+    pub by_reason: ReasonCounts,
+    /// Valid numbers in the 999 test range.
+    pub test_range: u64,
+    /// The first few invalid rows, in order.
+    pub first_invalid: Vec<(u64, Reason)>,
+}
+
+impl Tally {
+    /// Rows rejected.
+    pub fn rows_rejected(&self) -> u64 {
+        self.by_reason.total()
+    }
+
+    /// Adds a later batch's counts.
+    pub fn merge(&mut self, other: &Tally) {
+        self.rows_read += other.rows_read;
+        self.rows_valid += other.rows_valid;
+        self.by_reason.merge(&other.by_reason);
+        self.test_range += other.test_range;
+        let room = FIRST_INVALID.saturating_sub(self.first_invalid.len());
+        self.first_invalid
+            .extend(other.first_invalid.iter().take(room).copied());
+    }
+
+    /// Rejected counts by reason code, zero counts left out.
+    pub fn rejected_by_reason(&self) -> BTreeMap<String, u64> {
+        self.by_reason
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| (r.code().to_string(), n))
+            .collect()
+    }
+}
+
+/// The complete result of a scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// Counts over all rows.
+    pub tally: Tally,
+    /// Valid rows whose number appeared on an earlier row.
+    pub duplicate_numbers: u64,
+}
+
+impl Summary {
+    /// A plain-text summary: counts, reasons and the first invalid rows.
+    pub fn render(&self, valid_word: &str) -> String {
+        use std::fmt::Write as _;
+        let t = &self.tally;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "rows read: {}  {valid_word}: {}  rejected: {}",
+            t.rows_read,
+            t.rows_valid,
+            t.rows_rejected()
+        );
+        for (reason, n) in t.by_reason.iter().filter(|(_, n)| *n > 0) {
+            let _ = writeln!(s, "  {:<22} {:>9}  {}", reason.code(), n, reason.explain());
+        }
+        let _ = writeln!(
+            s,
+            "duplicate numbers: {}  test-range numbers (999...): {}",
+            self.duplicate_numbers, t.test_range
+        );
+        if !t.first_invalid.is_empty() {
+            let rows: Vec<String> = t
+                .first_invalid
+                .iter()
+                .map(|(row, r)| format!("{row} ({})", r.code()))
+                .collect();
+            let more = if t.rows_rejected() > t.first_invalid.len() as u64 {
+                ", ..."
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                s,
+                "first invalid rows (row 1 is the first row after the header): {}{more}",
+                rows.join(", ")
+            );
+        }
+        s
+    }
+}
+
+/// Scans batches: validates one column and, with a tokeniser, builds output.
+pub struct Scanner<'a> {
+    /// 0-based index of the NHS-number column.
+    pub column: usize,
+    /// `Some` for `tokenise`: replace the column by the token.
+    pub tokeniser: Option<&'a Tokeniser>,
+}
+
+impl Scanner<'_> {
+    /// Processes one batch.
+    pub fn scan(&self, batch: &Batch) -> BatchResult {
+        let n = batch.len();
+        let mut out = Vec::new();
+        if self.tokeniser.is_some() {
+            out.reserve(batch.data.len() + n * TOKEN_HEX_LEN);
+        }
+        let mut rejects = Vec::new();
+        let mut prefixes = Vec::with_capacity(n);
+        let mut tally = Tally {
+            rows_read: n as u64,
+            ..Tally::default()
+        };
+        let mut hex = [0u8; TOKEN_HEX_LEN];
+        for i in 0..n {
+            let (fs, fe) = batch.span(i, self.column);
+            let raw = &batch.data[fs..fe];
+            let cell: Cow<'_, [u8]> = if raw.first() == Some(&b'"') {
+                unescape(raw)
+            } else {
+                Cow::Borrowed(raw)
+            };
+            match canonicalise(&cell) {
+                Ok(number) => {
+                    tally.rows_valid += 1;
+                    tally.test_range += u64::from(number.is_test_range());
+                    prefixes.push(number.prefix());
+                    if let Some(t) = self.tokeniser {
+                        t.token_hex(&number, &mut hex);
+                        let (rs, re) = batch.records[i];
+                        out.extend_from_slice(&batch.data[rs..fs]);
+                        out.extend_from_slice(&hex);
+                        out.extend_from_slice(&batch.data[fe..re]);
+                    }
+                }
+                Err(reason) => {
+                    tally.by_reason.add(reason);
+                    let row = batch.row(i);
+                    if tally.first_invalid.len() < FIRST_INVALID {
+                        tally.first_invalid.push((row, reason));
+                    }
+                    rejects.push(Reject {
+                        row,
+                        reason,
+                        value: cell.into_owned(),
+                    });
+                }
+            }
+        }
+        BatchResult {
+            out,
+            rejects,
+            prefixes,
+            tally,
+        }
+    }
+}
+
+/// Opens an input for scanning and finds the NHS-number column. An input
+/// with no rows at all is an error; a header with no data rows is not.
+pub fn open(
+    input: &Source,
+    csv: CsvOptions,
+    column: Option<&ColumnSpec>,
+) -> Result<(RecordReader<Box<dyn Read + Send>>, usize)> {
+    let mut reader = RecordReader::new(open_input(input)?, input.clone(), csv)?;
+    let n_fields = match reader.n_fields()? {
+        Some(n) => n,
+        None => {
+            return Err(Error::EmptyFile {
+                file: input.clone(),
+                hint: if csv.has_headers { "" } else { " or data" },
+            })
+        }
+    };
+    let column = nhs_column(column, reader.header(), n_fields, input)?;
+    Ok((reader, column))
+}
+
+/// Reads every batch, scans it (on `threads` workers) and hands each result
+/// to `sink` in order. Returns the merged summary.
+pub fn run<R: Read + Send>(
+    mut reader: RecordReader<R>,
+    scanner: &Scanner<'_>,
+    threads: usize,
+    mut sink: impl FnMut(&BatchResult) -> Result<()>,
+) -> Result<Summary> {
+    let mut merger = Merger::default();
+    run_ordered(
+        threads,
+        || reader.next_batch(),
+        |batch| scanner.scan(&batch),
+        |result| {
+            merger.add(&result);
+            sink(&result)
+        },
+    )?;
+    Ok(merger.finish())
+}
+
+/// The rejects file: `row,reason,value`, one line per rejected row.
+pub struct RejectsWriter {
+    inner: csv::Writer<AtomicOutput>,
+    label: Source,
+}
+
+impl RejectsWriter {
+    /// Starts a rejects file and writes its header.
+    pub fn new(out: AtomicOutput) -> Result<RejectsWriter> {
+        let label = out.label().clone();
+        let mut inner = csv::WriterBuilder::new().from_writer(out);
+        inner
+            .write_record(["row", "reason", "value"])
+            .map_err(|e| csv_write_error(&label, e))?;
+        Ok(RejectsWriter { inner, label })
+    }
+
+    /// Writes rejected rows.
+    pub fn write(&mut self, rejects: &[Reject]) -> Result<()> {
+        for r in rejects {
+            let row = r.row.to_string();
+            self.inner
+                .write_record([row.as_bytes(), r.reason.code().as_bytes(), &r.value[..]])
+                .map_err(|e| csv_write_error(&self.label, e))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and hands back the output for committing.
+    pub fn finish(self) -> Result<AtomicOutput> {
+        let label = self.label;
+        self.inner.into_inner().map_err(|e| Error::Write {
+            file: label,
+            source: std::io::Error::new(e.error().kind(), e.error().to_string()),
+        })
+    }
+}
+
+/// Merges batch results in order: counts, duplicates, rejects.
+#[derive(Default)]
+pub struct Merger {
+    /// Counts so far.
+    pub tally: Tally,
+    seen: SeenNumbers,
+}
+
+impl Merger {
+    /// Folds in one batch's counts and numbers.
+    pub fn add(&mut self, r: &BatchResult) {
+        self.tally.merge(&r.tally);
+        for &p in &r.prefixes {
+            self.seen.insert(p);
+        }
+    }
+
+    /// The final summary.
+    pub fn finish(self) -> Summary {
+        Summary {
+            duplicate_numbers: self.seen.duplicates(),
+            tally: self.tally,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::csvio::{CsvOptions, RecordReader};
+    use crate::key::Key;
+
+    fn batch(input: &str) -> Batch {
+        let mut r =
+            RecordReader::new(input.as_bytes(), Source::Stdin, CsvOptions::default()).unwrap();
+        r.next_batch().unwrap().unwrap()
+    }
+
+    #[test]
+    fn replaces_only_the_column_and_counts_everything() {
+        let key = Key::parse(b"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+            .ok()
+            .unwrap();
+        let t = Tokeniser::new(&key);
+        let b = batch(
+            "id,nhs,note\r\n1,\"943 476 5919\",\"a,b\"\r\n2,123,x\r\n3,9434765919,\"q\"\"\"\r\n",
+        );
+        let r = Scanner {
+            column: 1,
+            tokeniser: Some(&t),
+        }
+        .scan(&b);
+        let dd = "dd5c602eeb31d60c7c0d662c897231dda00e13cdf945b14cad185a4a7125826c";
+        assert_eq!(
+            String::from_utf8(r.out).unwrap(),
+            format!("1,{dd},\"a,b\"\r\n3,{dd},\"q\"\"\"\r\n")
+        );
+        assert_eq!(r.tally.rows_read, 3);
+        assert_eq!(r.tally.rows_valid, 2);
+        assert_eq!(r.tally.by_reason.get(Reason::WrongLength), 1);
+        assert_eq!(r.tally.first_invalid, vec![(2, Reason::WrongLength)]);
+        assert_eq!(r.rejects.len(), 1);
+        assert_eq!(r.rejects[0].value, b"123");
+        let mut m = Merger::default();
+        m.add(&BatchResult {
+            out: vec![],
+            rejects: vec![],
+            prefixes: r.prefixes,
+            tally: r.tally,
+        });
+        let s = m.finish();
+        assert_eq!(s.duplicate_numbers, 1);
+        assert_eq!(
+            s.tally.rows_read,
+            s.tally.rows_valid + s.tally.rows_rejected()
+        );
+    }
+
+    #[test]
+    fn merge_keeps_the_first_invalid_rows_in_order() {
+        let mut a = Tally::default();
+        for i in 0..8 {
+            a.first_invalid.push((i, Reason::Empty));
+        }
+        let mut b = Tally::default();
+        for i in 8..12 {
+            b.first_invalid.push((i, Reason::Empty));
+        }
+        a.merge(&b);
+        assert_eq!(a.first_invalid.len(), FIRST_INVALID);
+        assert_eq!(a.first_invalid.last(), Some(&(9, Reason::Empty)));
+    }
+}
