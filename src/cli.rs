@@ -7,12 +7,14 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::key_id::KeyIdOptions;
 use crate::cmd::keygen::KeygenOptions;
+use crate::cmd::synth::SynthOptions;
 use crate::cmd::tokenise::TokeniseOptions;
 use crate::cmd::validate::ValidateOptions;
 use crate::cmd::Messages;
 use crate::csvio::{parse_delimiter, ColumnSpec, CsvOptions};
 use crate::error::{Error, Result, Source};
 use crate::pipeline::default_threads;
+use crate::synth::SynthSpec;
 
 /// `--version` text: the tool and the spec it implements.
 pub const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), " (SPEC version 1)");
@@ -97,6 +99,67 @@ keep the rejects file, which holds NHS numbers, yourself.",
         after_long_help = "Examples:\n  pseudolink tokenise --key team.key referrals.csv --output tokens.csv --rejects rejects.csv\n  pseudolink tokenise --key team.key --column \"NHS No\" referrals.csv > tokens.csv\n  cat referrals.csv | pseudolink tokenise --key team.key - --output tokens.csv"
     )]
     Tokenise(TokeniseArgs),
+    /// Write synthetic referrals and usage files, to rehearse the whole flow.
+    #[command(
+        long_about = "Write a synthetic referrals file (NHS numbers in mixed presentations, \
+intervention dates, four cohorts, a few invalid rows and duplicate referrals) and a usage \
+file (A&E and unplanned admissions before and after each intervention, events outside \
+the windows, people outside the cohort) into a folder. The same seed always gives the \
+same files.\n\nUse it to rehearse keygen, tokenise and relink end to end before touching \
+real data. With --test-numbers every NHS number is in the 999 range issued for test \
+patients, so none can belong to a real person.",
+        after_long_help = "Examples:\n  pseudolink synth --people 6000 --events 40000 --seed 1 --test-numbers --out rehearsal\n  pseudolink synth --people 200000 --events 2000000 --out bench-data"
+    )]
+    Synth(SynthArgs),
+}
+
+/// `synth` arguments.
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// People referred.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub people: u64,
+    /// Approximate number of usage events.
+    #[arg(long, value_name = "M", default_value_t = 10_000)]
+    pub events: u64,
+    /// Random seed: the same seed gives the same files.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+    /// Use only NHS numbers from the 999 test range.
+    #[arg(long)]
+    pub test_numbers: bool,
+    /// Percentage of referral rows made deliberately invalid (0 to 100).
+    #[arg(long, value_name = "P", default_value_t = 3.0)]
+    pub invalid_percent: f64,
+    /// Folder to write referrals.csv and usage.csv into (created if needed).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: PathBuf,
+    /// Replace existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl SynthArgs {
+    /// Checked options.
+    pub fn options(self) -> Result<SynthOptions> {
+        if !(0.0..=100.0).contains(&self.invalid_percent) {
+            return Err(Error::Usage(
+                "--invalid-percent must be between 0 and 100".into(),
+            ));
+        }
+        Ok(SynthOptions {
+            spec: SynthSpec {
+                people: self.people,
+                events: self.events,
+                seed: self.seed,
+                test_numbers: self.test_numbers,
+                invalid_per_mille: (self.invalid_percent * 10.0).round() as u32,
+                months: 6,
+            },
+            out_dir: self.out,
+            force: self.force,
+        })
+    }
 }
 
 /// Options every CSV-reading command shares.

@@ -25,6 +25,7 @@ use memchr::{memchr, memchr3};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result, Source};
+use crate::pipeline::Pool;
 
 /// The UTF-8 byte order mark that Excel writes at the start of "CSV UTF-8".
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -311,6 +312,15 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// Empties the batch, keeping its allocations for reuse.
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.records.clear();
+        self.fields.clear();
+        self.n_fields = 0;
+        self.first_row = 0;
+    }
+
     /// Number of records.
     pub fn len(&self) -> usize {
         self.records.len()
@@ -512,6 +522,7 @@ pub struct RecordReader<R> {
     had_bom: bool,
     bytes_read: u64,
     batch_bytes: usize,
+    spare: Pool<Batch>,
 }
 
 impl<R: Read> RecordReader<R> {
@@ -530,6 +541,7 @@ impl<R: Read> RecordReader<R> {
             had_bom: false,
             bytes_read: 0,
             batch_bytes: BATCH_BYTES,
+            spare: Pool::default(),
         };
         let mut data = Vec::new();
         r.fill(&mut data, 4096)?;
@@ -633,6 +645,12 @@ impl<R: Read> RecordReader<R> {
         self.batch_bytes = n.max(1);
     }
 
+    /// The pool that spent batches should be returned to (after
+    /// [`Batch::clear`]) so their buffers are reused.
+    pub fn recycler(&self) -> Pool<Batch> {
+        self.spare.clone()
+    }
+
     /// The file being read, as named in messages.
     pub fn source(&self) -> &Source {
         &self.file
@@ -690,65 +708,70 @@ impl<R: Read> RecordReader<R> {
     /// The next batch of records, or `None` at the end of the input.
     pub fn next_batch(&mut self) -> Result<Option<Batch>> {
         let target = self.batch_bytes;
-        let mut data = std::mem::take(&mut self.carry);
+        let mut batch = self.spare.get();
+        batch.clear();
+        batch.first_row = self.rows + 1;
+        let Batch {
+            data,
+            records,
+            fields,
+            ..
+        } = &mut batch;
+        data.extend_from_slice(&self.carry);
+        self.carry.clear();
         data.reserve(target.saturating_sub(data.len()));
-        self.fill(&mut data, target)?;
-        let mut batch = Batch {
-            first_row: self.rows + 1,
-            ..Batch::default()
-        };
+        self.fill(data, target)?;
         let mut pos = 0;
         let mut want = target;
         loop {
-            let before = batch.fields.len();
-            match parse_record(&data, pos, self.eof, self.delim, &mut batch.fields) {
+            let before = fields.len();
+            match parse_record(data, pos, self.eof, self.delim, fields) {
                 Parsed::Record {
                     start,
                     end,
                     lines_before,
                     lines,
                 } => {
-                    let found = batch.fields.len() - before;
+                    let found = fields.len() - before;
                     let expected = *self.n_fields.get_or_insert(found);
                     if found != expected {
                         return Err(Error::RaggedRow {
                             file: self.file.clone(),
-                            row: self.rows + batch.records.len() as u64 + 1,
+                            row: self.rows + records.len() as u64 + 1,
                             line: self.line + lines_before,
                             found,
                             expected,
                         });
                     }
-                    batch.records.push((start, end));
+                    records.push((start, end));
                     self.line += lines;
                     pos = end;
-                    if pos >= target && !batch.records.is_empty() {
+                    if pos >= target && !records.is_empty() {
                         break;
                     }
                 }
                 Parsed::NeedMore => {
-                    if !batch.records.is_empty() {
+                    if !records.is_empty() {
                         break;
                     }
                     // One record larger than the batch: read more.
                     want = want.max(data.len()) * 2;
-                    self.fill(&mut data, want)?;
+                    self.fill(data, want)?;
                 }
                 Parsed::End => {
                     pos = data.len();
                     break;
                 }
-                other => return Err(self.parse_error(other, batch.records.len())),
+                other => return Err(self.parse_error(other, records.len())),
             }
         }
-        self.carry = data[pos..].to_vec();
+        self.carry.extend_from_slice(&data[pos..]);
         data.truncate(pos);
-        if batch.records.is_empty() {
+        if records.is_empty() {
             return Ok(None);
         }
+        self.rows += records.len() as u64;
         batch.n_fields = self.n_fields.unwrap_or(0);
-        self.rows += batch.records.len() as u64;
-        batch.data = data;
         Ok(Some(batch))
     }
 }
@@ -997,11 +1020,14 @@ pub fn csv_write_error(file: &Source, e: csv::Error) -> Error {
 mod tests {
     use super::*;
 
+    /// Header, decoded rows, and the raw bytes of every record.
+    type ReadAll = (Option<Header>, Vec<Vec<Vec<u8>>>, Vec<u8>);
+
     fn read_all(
         input: &[u8],
         opts: CsvOptions,
         batch: usize,
-    ) -> Result<(Option<Header>, Vec<Vec<Vec<u8>>>, Vec<u8>)> {
+    ) -> Result<ReadAll> {
         let mut r = RecordReader::new(input, Source::Stdin, opts)?;
         r.set_batch_bytes(batch);
         let header = r.header().cloned();

@@ -111,7 +111,7 @@ impl Key {
             });
         }
         let mut bytes = Zeroizing::new(vec![0u8; digits / 2]);
-        hex::decode_to_slice(hex_text, &mut bytes[..]).map_err(|_| KeyProblem::NotHex {
+        const_hex::decode_to_slice(hex_text, &mut bytes[..]).map_err(|_| KeyProblem::NotHex {
             line: line_no,
             column: lead + 1,
         })?;
@@ -173,7 +173,7 @@ impl Key {
         let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.0).expect("any key length");
         mac.update(b"pseudolink key id");
         let out = mac.finalize().into_bytes();
-        KeyId(hex::encode(&out[..8]))
+        KeyId(const_hex::encode(&out[..8]))
     }
 
     /// The raw key bytes, for building the HMAC state. Crate-private.
@@ -188,7 +188,7 @@ impl Key {
         s.push_str(&format!("# created: {created}\n"));
         s.push_str(&format!("# key id: {}\n", self.id()));
         s.push_str("# Keep this file secret. Anyone who has it can reverse every token.\n");
-        let hex = Zeroizing::new(hex::encode(&self.0[..]));
+        let hex = Zeroizing::new(const_hex::encode(&self.0[..]));
         s.push_str(&hex);
         s.push('\n');
         s

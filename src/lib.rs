@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod nhs;
 pub mod pipeline;
 pub mod scan;
+pub mod synth;
 pub mod token;
 
 pub use error::{Error, Result};

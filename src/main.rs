@@ -64,6 +64,19 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 Ok(ExitCode::SUCCESS)
             }
         }
+        Command::Synth(args) => {
+            let opts = args.options()?;
+            let (paths, counts) = cmd::synth::run(&opts)?;
+            eprintln!(
+                "wrote {} ({} referral rows, {} deliberately invalid) and {} ({} usage rows)",
+                paths[0].display(),
+                counts.referral_rows,
+                counts.invalid_rows,
+                paths[1].display(),
+                counts.usage_rows
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Tokenise(args) => {
             let opts = args.options()?;
             let report = cmd::tokenise::run(&opts)?;
@@ -71,7 +84,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             msg.say(format!("key id: {}", report.key_id));
             msg.say(report.summary.render("tokenised").trim_end());
             if report.summary.tally.rows_rejected() > 0 && opts.rejects.is_none() {
-                msg.warn(format!(
+                msg.say(format!(
                     "warning: {} rows were rejected and are not in the output; pass --rejects FILE to list them",
                     report.summary.tally.rows_rejected()
                 ));

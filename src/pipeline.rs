@@ -12,6 +12,51 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::Result;
 
+/// A small pool of reusable buffers shared between threads, so that the
+/// hot loop does not allocate (and fault in fresh pages) for every batch.
+pub struct Pool<T> {
+    items: Arc<Mutex<Vec<T>>>,
+}
+
+impl<T> Clone for Pool<T> {
+    fn clone(&self) -> Self {
+        Pool {
+            items: Arc::clone(&self.items),
+        }
+    }
+}
+
+impl<T> Default for Pool<T> {
+    fn default() -> Self {
+        Pool {
+            items: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+}
+
+impl<T: Default> Pool<T> {
+    /// Most buffers kept; more are dropped.
+    const KEEP: usize = 32;
+
+    /// A buffer from the pool, or a new one.
+    pub fn get(&self) -> T {
+        self.items
+            .lock()
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_default()
+    }
+
+    /// Returns a buffer (already cleared by the caller) to the pool.
+    pub fn put(&self, item: T) {
+        if let Ok(mut v) = self.items.lock() {
+            if v.len() < Self::KEEP {
+                v.push(item);
+            }
+        }
+    }
+}
+
 /// The number of worker threads to use when none is given: the available
 /// cores.
 pub fn default_threads() -> usize {

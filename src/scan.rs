@@ -17,7 +17,7 @@ use crate::csvio::{
 };
 use crate::error::{Error, Result, Source};
 use crate::nhs::{canonicalise, Reason, ReasonCounts, SeenNumbers};
-use crate::pipeline::run_ordered;
+use crate::pipeline::{run_ordered, Pool};
 use crate::token::{Tokeniser, TOKEN_HEX_LEN};
 
 /// How many invalid rows a summary lists by number.
@@ -148,10 +148,11 @@ pub struct Scanner<'a> {
 }
 
 impl Scanner<'_> {
-    /// Processes one batch.
-    pub fn scan(&self, batch: &Batch) -> BatchResult {
+    /// Processes one batch, building output in `out` (an empty, possibly
+    /// recycled buffer).
+    pub fn scan(&self, batch: &Batch, mut out: Vec<u8>) -> BatchResult {
         let n = batch.len();
-        let mut out = Vec::new();
+        out.clear();
         if self.tokeniser.is_some() {
             out.reserve(batch.data.len() + n * TOKEN_HEX_LEN);
         }
@@ -236,13 +237,24 @@ pub fn run<R: Read + Send>(
     mut sink: impl FnMut(&BatchResult) -> Result<()>,
 ) -> Result<Summary> {
     let mut merger = Merger::default();
+    let batches = reader.recycler();
+    let buffers: Pool<Vec<u8>> = Pool::default();
     run_ordered(
         threads,
         || reader.next_batch(),
-        |batch| scanner.scan(&batch),
+        |mut batch| {
+            let result = scanner.scan(&batch, buffers.get());
+            batch.clear();
+            batches.put(batch);
+            result
+        },
         |result| {
             merger.add(&result);
-            sink(&result)
+            sink(&result)?;
+            let mut out = result.out;
+            out.clear();
+            buffers.put(out);
+            Ok(())
         },
     )?;
     Ok(merger.finish())
@@ -337,7 +349,7 @@ mod tests {
             column: 1,
             tokeniser: Some(&t),
         }
-        .scan(&b);
+        .scan(&b, Vec::new());
         let dd = "dd5c602eeb31d60c7c0d662c897231dda00e13cdf945b14cad185a4a7125826c";
         assert_eq!(
             String::from_utf8(r.out).unwrap(),

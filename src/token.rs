@@ -51,7 +51,7 @@ impl Tokeniser {
 
 /// Lowercase hex of 32 bytes into a fixed buffer, without allocating.
 pub fn hex_into(bytes: &[u8; 32], out: &mut [u8; TOKEN_HEX_LEN]) {
-    hex::encode_to_slice(bytes, out).expect("64 = 2 * 32");
+    const_hex::encode_to_slice(bytes, out).expect("64 = 2 * 32");
 }
 
 /// Parses 64 hex characters (either case) into 32 bytes.
@@ -60,7 +60,7 @@ pub fn parse_token(s: &[u8]) -> Option<[u8; 32]> {
         return None;
     }
     let mut out = [0u8; 32];
-    hex::decode_to_slice(s, &mut out).ok()?;
+    const_hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
 }
 
@@ -108,7 +108,7 @@ mod tests {
             let t = Tokeniser {
                 keyed: <HmacSha256 as KeyInit>::new_from_slice(k).unwrap(),
             };
-            hex::encode(t.mac(m))
+            const_hex::encode(t.mac(m))
         };
         assert_eq!(
             mac(&[0x0b; 20], b"Hi There"),

@@ -142,7 +142,7 @@ pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
             tool_version: crate::VERSION.to_string(),
             spec_version: Some(crate::SPEC_VERSION),
             created: crate::now_rfc3339(),
-            sha256: hex::encode(digest),
+            sha256: const_hex::encode(digest),
             source_name: opts
                 .input
                 .path()

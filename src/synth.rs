@@ -1,0 +1,358 @@
+//! Synthetic data for rehearsals, tests and benchmarks.
+//!
+//! [`generate`] writes a provider's referrals file and an ICB's usage
+//! extract that look like the real thing: NHS numbers in mixed
+//! presentations with a few invalid rows and duplicate referrals, four
+//! cohorts, A&E (`AE`) and unplanned admission (`NEL`) events before and
+//! after each intervention, events outside the windows and people outside
+//! the cohort. Post-intervention event rates are lower than pre, so a
+//! rehearsal shows a change to report.
+//!
+//! The output is fully determined by the seed (SplitMix64, implemented
+//! here so that the stream never changes with a dependency's version).
+//! With `test_numbers`, every NHS number is in the 999 range issued for
+//! test patients, so none can belong to a real person.
+
+use std::io::Write;
+
+use jiff::civil::Date;
+
+use crate::csvio::AtomicOutput;
+use crate::error::Result;
+use crate::nhs::NhsNumber;
+
+/// The cohorts of the synthetic referrals, with their relative sizes and
+/// yearly A&E and NEL rates before the intervention.
+pub const COHORTS: [(&str, u32, f64, f64); 4] = [
+    ("Over 55s with frailty", 40, 2.4, 1.1),
+    ("Long-term conditions", 30, 1.6, 0.8),
+    ("Mental health and wellbeing", 20, 1.4, 0.4),
+    ("Young adults", 10, 0.9, 0.2),
+];
+
+/// Post-intervention rates as a fraction of pre-intervention rates.
+pub const POST_FACTOR: f64 = 0.78;
+
+/// A small, fast, seedable generator (SplitMix64).
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for a seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x005E_ED0F_D47A)
+    }
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform below `n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Poisson-distributed count with mean `lambda` (small lambda).
+    pub fn poisson(&mut self, lambda: f64) -> u32 {
+        let l = (-lambda).exp();
+        let mut k = 0;
+        let mut p = 1.0;
+        loop {
+            p *= self.unit();
+            if p <= l || k > 1000 {
+                return k;
+            }
+            k += 1;
+        }
+    }
+}
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct SynthSpec {
+    /// People referred (rows in the referrals file, before duplicates and invalid rows).
+    pub people: u64,
+    /// Approximate number of usage events.
+    pub events: u64,
+    /// Seed.
+    pub seed: u64,
+    /// Draw only from the 999 test range.
+    pub test_numbers: bool,
+    /// Invalid referral rows per thousand.
+    pub invalid_per_mille: u32,
+    /// Months either side of the intervention the usage extract covers.
+    pub months: i32,
+}
+
+/// Counts of what was written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SynthCounts {
+    /// Rows in the referrals file.
+    pub referral_rows: u64,
+    /// Of which deliberately invalid.
+    pub invalid_rows: u64,
+    /// Rows in the usage file.
+    pub usage_rows: u64,
+}
+
+/// The first day of the usage extract.
+pub fn data_start() -> Date {
+    Date::constant(2022, 4, 1)
+}
+/// The last day of the usage extract.
+pub fn data_end() -> Date {
+    Date::constant(2025, 3, 31)
+}
+/// Interventions fall between these dates (some too near the edges to have
+/// complete windows, as in real data).
+fn intervention_range() -> (Date, Date) {
+    (Date::constant(2022, 7, 1), Date::constant(2024, 12, 31))
+}
+
+fn random_number(rng: &mut Rng, test_numbers: bool) -> NhsNumber {
+    loop {
+        let prefix = if test_numbers {
+            999_000_000 + rng.below(1_000_000) as u32
+        } else {
+            rng.below(1_000_000_000) as u32
+        };
+        if let Some(n) = NhsNumber::from_prefix(prefix) {
+            return n;
+        }
+    }
+}
+
+fn add_days(d: Date, days: i64) -> Date {
+    d.checked_add(jiff::Span::new().days(days)).unwrap_or(d)
+}
+
+fn days_between(a: Date, b: Date) -> i64 {
+    (b - a).get_days().into()
+}
+
+fn present(rng: &mut Rng, d: &[u8; 10], out: &mut Vec<u8>) {
+    let s = |r: std::ops::Range<usize>| &d[r];
+    match rng.below(20) {
+        0..=11 => out.extend_from_slice(d),
+        12..=15 => {
+            out.extend_from_slice(s(0..3));
+            out.push(b' ');
+            out.extend_from_slice(s(3..6));
+            out.push(b' ');
+            out.extend_from_slice(s(6..10));
+        }
+        16..=18 => {
+            out.extend_from_slice(s(0..3));
+            out.push(b'-');
+            out.extend_from_slice(s(3..6));
+            out.push(b'-');
+            out.extend_from_slice(s(6..10));
+        }
+        _ => {
+            out.push(b' ');
+            out.extend_from_slice(d);
+            out.push(b' ');
+        }
+    }
+}
+
+fn invalid_cell(kind: u64, d: &[u8; 10], out: &mut Vec<u8>) {
+    match kind % 6 {
+        0 => {}
+        1 => out.extend_from_slice(&d[1..]), // lost leading digit
+        2 => {
+            out.extend_from_slice(&d[..9]);
+            out.push(b'0' + (d[9] - b'0' + 1) % 10); // typo in the check digit
+        }
+        3 => {
+            out.extend_from_slice(&d[..1]);
+            out.push(b'.');
+            out.extend_from_slice(&d[1..3]);
+            out.extend_from_slice(b"E+09");
+        }
+        4 => out.extend_from_slice(b"0000000000"),
+        _ => out.extend_from_slice(b"unknown"),
+    }
+}
+
+fn write_date(out: &mut Vec<u8>, d: Date, uk: bool) {
+    if uk {
+        let _ = write!(out, "{:02}/{:02}/{:04}", d.day(), d.month(), d.year());
+    } else {
+        let _ = write!(out, "{d}");
+    }
+}
+
+struct Person {
+    digits: [u8; 10],
+    date: Date,
+    cohort: usize,
+}
+
+/// Writes `referrals.csv` and `usage.csv` to the two outputs.
+pub fn generate(
+    spec: &SynthSpec,
+    referrals: &mut AtomicOutput,
+    usage: &mut AtomicOutput,
+) -> Result<SynthCounts> {
+    let mut rng = Rng::new(spec.seed);
+    let mut counts = SynthCounts::default();
+    let (first, last) = intervention_range();
+    let span_days = days_between(first, last) + 1;
+    let total_weight: u32 = COHORTS.iter().map(|c| c.1).sum();
+
+    let mut people = Vec::with_capacity(spec.people as usize);
+    for _ in 0..spec.people {
+        let n = random_number(&mut rng, spec.test_numbers);
+        let mut pick = rng.below(u64::from(total_weight)) as u32;
+        let cohort = COHORTS
+            .iter()
+            .position(|c| {
+                if pick < c.1 {
+                    true
+                } else {
+                    pick -= c.1;
+                    false
+                }
+            })
+            .unwrap_or(0);
+        let date = add_days(first, rng.below(span_days as u64) as i64);
+        people.push(Person {
+            digits: *n.digits(),
+            date,
+            cohort,
+        });
+    }
+
+    referrals.put(b"referral_id,nhs_number,intervention_date,cohort,consent\n")?;
+    let mut line = Vec::with_capacity(128);
+    let mut id = 0u64;
+    for p in &people {
+        let copies = if rng.below(100) == 0 { 2 } else { 1 };
+        for copy in 0..copies {
+            id += 1;
+            line.clear();
+            let _ = write!(line, "R{id:07},");
+            let invalid = rng.below(1000) < u64::from(spec.invalid_per_mille);
+            if invalid {
+                invalid_cell(counts.invalid_rows, &p.digits, &mut line);
+                counts.invalid_rows += 1;
+            } else {
+                present(&mut rng, &p.digits, &mut line);
+            }
+            line.push(b',');
+            let date = if copy == 0 {
+                p.date
+            } else {
+                add_days(p.date, 30 + rng.below(60) as i64)
+            };
+            write_date(&mut line, date, rng.below(4) == 0);
+            line.push(b',');
+            let name = COHORTS[p.cohort].0;
+            line.extend_from_slice(name.as_bytes());
+            line.extend_from_slice(b",Y\n");
+            referrals.put(&line)?;
+            counts.referral_rows += 1;
+        }
+    }
+
+    // Usage: events for cohort members at their cohort's rates (lower after
+    // the intervention), scaled to about `spec.events` in all, plus events
+    // for people who were never referred.
+    usage.put(b"nhs_number,event_date,event_type\n")?;
+    let (ds, de) = (data_start(), data_end());
+    let data_days = days_between(ds, de) + 1;
+    let window_days = 30.44 * f64::from(spec.months);
+    let expected_per_person: f64 = COHORTS
+        .iter()
+        .map(|c| f64::from(c.1) / f64::from(total_weight) * (c.2 + c.3) * (1.0 + POST_FACTOR))
+        .sum::<f64>()
+        * window_days
+        / 365.25
+        * 1.2; // events outside the windows
+    let cohort_share = 0.8;
+    let scale = if spec.people == 0 {
+        0.0
+    } else {
+        spec.events as f64 * cohort_share / (expected_per_person * spec.people as f64)
+    };
+    for p in &people {
+        let c = &COHORTS[p.cohort];
+        for (event_type, rate) in [("AE", c.2), ("NEL", c.3)] {
+            let mean = rate * scale * window_days / 365.25;
+            for (phase, factor) in [(-1i64, 1.0), (1, POST_FACTOR), (0, 0.2)] {
+                let k = rng.poisson(mean * factor);
+                for _ in 0..k {
+                    let date = match phase {
+                        -1 => add_days(p.date, -(1 + rng.below(window_days as u64) as i64)),
+                        1 => add_days(p.date, rng.below(window_days as u64) as i64),
+                        _ => add_days(ds, rng.below(data_days as u64) as i64),
+                    };
+                    if date < ds || date > de {
+                        continue;
+                    }
+                    line.clear();
+                    line.extend_from_slice(&p.digits);
+                    line.push(b',');
+                    write_date(&mut line, date, false);
+                    line.push(b',');
+                    line.extend_from_slice(event_type.as_bytes());
+                    line.push(b'\n');
+                    usage.put(&line)?;
+                    counts.usage_rows += 1;
+                }
+            }
+        }
+    }
+    let others = (spec.events as f64 * (1.0 - cohort_share)) as u64;
+    for _ in 0..others {
+        let n = random_number(&mut rng, spec.test_numbers);
+        line.clear();
+        line.extend_from_slice(n.digits());
+        line.push(b',');
+        write_date(
+            &mut line,
+            add_days(ds, rng.below(data_days as u64) as i64),
+            false,
+        );
+        line.extend_from_slice(if rng.below(3) == 0 {
+            b",NEL\n"
+        } else {
+            b",AE\n"
+        });
+        usage.put(&line)?;
+        counts.usage_rows += 1;
+    }
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rng_is_deterministic_and_uniform_enough() {
+        let mut a = Rng::new(1);
+        let mut b = Rng::new(1);
+        let xs: Vec<u64> = (0..100).map(|_| a.below(10)).collect();
+        let ys: Vec<u64> = (0..100).map(|_| b.below(10)).collect();
+        assert_eq!(xs, ys);
+        assert!(xs.iter().all(|&x| x < 10));
+        let mean: f64 = (0..10_000).map(|_| f64::from(a.poisson(2.0))).sum::<f64>() / 10_000.0;
+        assert!((mean - 2.0).abs() < 0.1, "{mean}");
+    }
+
+    #[test]
+    fn test_numbers_are_in_the_test_range() {
+        let mut rng = Rng::new(3);
+        for _ in 0..100 {
+            assert!(random_number(&mut rng, true).is_test_range());
+        }
+    }
+}
