@@ -1023,11 +1023,7 @@ mod tests {
     /// Header, decoded rows, and the raw bytes of every record.
     type ReadAll = (Option<Header>, Vec<Vec<Vec<u8>>>, Vec<u8>);
 
-    fn read_all(
-        input: &[u8],
-        opts: CsvOptions,
-        batch: usize,
-    ) -> Result<ReadAll> {
+    fn read_all(input: &[u8], opts: CsvOptions, batch: usize) -> Result<ReadAll> {
         let mut r = RecordReader::new(input, Source::Stdin, opts)?;
         r.set_batch_bytes(batch);
         let header = r.header().cloned();

@@ -1,0 +1,210 @@
+//! Key files: keygen, key-id and every key-file error, through the binary.
+
+mod common;
+
+use common::*;
+
+#[cfg(unix)]
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn keygen_writes_a_private_new_file_and_key_id_agrees() {
+    let s = Scratch::new();
+    let out = pl()
+        .args(["keygen", "--output"])
+        .arg(s.path("team.key"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    assert_eq!(id.len(), 16);
+    #[cfg(unix)]
+    assert_eq!(mode(&s.path("team.key")), 0o600);
+    let text = s.text("team.key");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "# pseudolink key");
+    assert!(lines[1].starts_with("# created: 20"));
+    assert_eq!(lines[2], format!("# key id: {id}"));
+    let key_line = lines.iter().find(|l| !l.starts_with('#')).unwrap();
+    assert_eq!(key_line.len(), 64);
+    // The key itself is never printed.
+    assert_no_leak(&[&out.stdout, &out.stderr], &[key_line]);
+
+    let again = pl()
+        .args(["key-id", "--key"])
+        .arg(s.path("team.key"))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&again).trim(), id);
+
+    // create_new: never replaced without --force.
+    let out = pl()
+        .args(["keygen", "--output"])
+        .arg(s.path("team.key"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(s.text("team.key"), text);
+    let out = pl()
+        .args(["keygen", "--force", "--output"])
+        .arg(s.path("team.key"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_ne!(s.text("team.key"), text);
+    #[cfg(unix)]
+    assert_eq!(mode(&s.path("team.key")), 0o600);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_key_readable_by_others_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new();
+    std::fs::set_permissions(s.key(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = pl()
+        .args(["key-id", "--key"])
+        .arg(s.key())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("can be read by other users (mode 644)"),
+        "{err}"
+    );
+    assert!(err.contains("chmod 600"), "{err}");
+    s.private("key.key");
+    let out = pl()
+        .args(["key-id", "--key"])
+        .arg(s.key())
+        .output()
+        .unwrap();
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn key_file_errors_are_clear_and_never_echo_the_key() {
+    let s = Scratch::new();
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("short", SPEC_KEY[..40].to_string(), "at least 32 bytes"),
+        ("odd", SPEC_KEY[..63].to_string(), "odd number"),
+        (
+            "nonhex",
+            format!("{}zz{}", &SPEC_KEY[..30], &SPEC_KEY[32..]),
+            "line 1, column 31: not a hex digit",
+        ),
+        (
+            "two",
+            format!("{SPEC_KEY}\n{SPEC_KEY}\n"),
+            "more than one key line (lines 1 and 2)",
+        ),
+        (
+            "comments",
+            "# nothing here\n\n".to_string(),
+            "has no key line",
+        ),
+        (
+            "binary",
+            "\u{0}\u{1}".to_string() + "\u{fffd}",
+            "not a hex digit",
+        ),
+    ];
+    for (name, content, expect) in cases {
+        s.write(name, &content);
+        s.private(name);
+        let out = pl()
+            .args(["key-id", "--key"])
+            .arg(s.path(name))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = stderr(&out);
+        assert!(err.contains(expect), "{name}: {err}");
+        assert!(
+            err.contains(&format!("key file {}", s.path(name).display())),
+            "{err}"
+        );
+        assert_no_leak(
+            &[&out.stderr, &out.stdout],
+            &[&SPEC_KEY[..16], &SPEC_KEY[32..48]],
+        );
+    }
+    s.write("latin1", b"\xff\xfe\x00");
+    let out = pl()
+        .args(["key-id", "--key"])
+        .arg(s.path("latin1"))
+        .output()
+        .unwrap();
+    assert!(stderr(&out).contains("not UTF-8"), "{}", stderr(&out));
+
+    let big = vec![b'a'; 70 * 1024];
+    s.write("big", &big);
+    let out = pl()
+        .args(["key-id", "--key"])
+        .arg(s.path("big"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("larger than 64 KiB"));
+
+    let out = pl()
+        .args(["key-id", "--key"])
+        .arg(s.dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = pl()
+        .args(["key-id", "--key"])
+        .arg(s.path("missing.key"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot open"), "{}", stderr(&out));
+
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("/dev/zero", s.path("zero.key")).unwrap();
+        let out = pl()
+            .args(["key-id", "--key"])
+            .arg(s.path("zero.key"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            stderr(&out).contains("is not a regular file"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn tokenise_with_a_bad_key_writes_nothing() {
+    let s = Scratch::new();
+    s.write("bad.key", &SPEC_KEY[..40]);
+    s.write(
+        "in.csv",
+        format!("nhs_number\n{}\n", valid_from(100_000_000)),
+    );
+    let out = pl()
+        .args(["tokenise", "--key"])
+        .arg(s.path("bad.key"))
+        .arg(s.path("in.csv"))
+        .arg("--output")
+        .arg(s.path("out.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!s.exists("out.csv"));
+    assert!(!s.exists("out.csv.manifest.json"));
+}
