@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cmd::key_id::KeyIdOptions;
 use crate::cmd::keygen::KeygenOptions;
+use crate::cmd::relink::{RelinkOptions, UsageId};
 use crate::cmd::synth::SynthOptions;
 use crate::cmd::tokenise::TokeniseOptions;
 use crate::cmd::validate::ValidateOptions;
@@ -14,6 +15,7 @@ use crate::cmd::Messages;
 use crate::csvio::{parse_delimiter, ColumnSpec, CsvOptions};
 use crate::error::{Error, Result, Source};
 use crate::pipeline::default_threads;
+use crate::report::Disclosure;
 use crate::synth::SynthSpec;
 
 /// `--version` text: the tool and the spec it implements.
@@ -99,6 +101,19 @@ keep the rejects file, which holds NHS numbers, yourself.",
         after_long_help = "Examples:\n  pseudolink tokenise --key team.key referrals.csv --output tokens.csv --rejects rejects.csv\n  pseudolink tokenise --key team.key --column \"NHS No\" referrals.csv > tokens.csv\n  cat referrals.csv | pseudolink tokenise --key team.key - --output tokens.csv"
     )]
     Tokenise(TokeniseArgs),
+    /// Re-link tokens to a usage extract and report pre/post events per cohort.
+    #[command(
+        long_about = "Join a tokenised cohort (from the provider) to a usage extract (A&E \
+attendances, unplanned admissions) and count each person's events in the N months \
+before and after their first intervention. Reports per group and event type, with a \
+Total row per event type, NHS small-number suppression (1-7 shown as *, other counts \
+rounded to 5) and a Wilcoxon signed-rank p-value.\n\nThe usage file may hold NHS numbers \
+(give --key: they are tokenised in memory and never written) or tokens made with the \
+same key (--usage-token-column: no key needed). Manifests beside the files are checked, \
+and files made with different keys are refused.",
+        after_long_help = "Examples:\n  pseudolink relink --cohort tokens.csv --usage usage.csv --key team.key --output report.csv\n  pseudolink relink --cohort tokens.csv --usage usage-tokens.csv --usage-token-column token \\\n      --data-start 2022-04-01 --data-end 2025-03-31 --output report.csv --people people.csv"
+    )]
+    Relink(RelinkArgs),
     /// Write synthetic referrals and usage files, to rehearse the whole flow.
     #[command(
         long_about = "Write a synthetic referrals file (NHS numbers in mixed presentations, \
@@ -111,6 +126,138 @@ patients, so none can belong to a real person.",
         after_long_help = "Examples:\n  pseudolink synth --people 6000 --events 40000 --seed 1 --test-numbers --out rehearsal\n  pseudolink synth --people 200000 --events 2000000 --out bench-data"
     )]
     Synth(SynthArgs),
+}
+
+/// `relink` arguments.
+#[derive(Debug, Args)]
+pub struct RelinkArgs {
+    /// The tokenised cohort file from the provider.
+    #[arg(long, value_name = "FILE")]
+    pub cohort: PathBuf,
+    /// The usage extract (NHS numbers with --key, or tokens with --usage-token-column).
+    #[arg(long, value_name = "FILE")]
+    pub usage: PathBuf,
+    /// The key file, to tokenise the usage file's NHS numbers in memory.
+    #[arg(long, short = 'k', value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Report CSV [default: standard output].
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also write a record-level file: one row per person, tokens only, no suppression.
+    #[arg(long, value_name = "FILE")]
+    pub people: Option<PathBuf>,
+    /// Cohort column holding tokens [default: the manifest's token column, else token].
+    #[arg(long, value_name = "COL")]
+    pub cohort_token_column: Option<ColumnSpec>,
+    /// Cohort column holding the intervention date.
+    #[arg(long, value_name = "COL", default_value = "intervention_date")]
+    pub cohort_date_column: ColumnSpec,
+    /// Cohort column(s) to group by (repeat for several).
+    #[arg(long, value_name = "COL", default_values = ["cohort"])]
+    pub group_by: Vec<ColumnSpec>,
+    /// Usage column holding NHS numbers (needs --key).
+    #[arg(long, value_name = "COL", conflicts_with = "usage_token_column")]
+    pub usage_nhs_column: Option<ColumnSpec>,
+    /// Usage column holding tokens made with the same key (no key needed).
+    #[arg(long, value_name = "COL")]
+    pub usage_token_column: Option<ColumnSpec>,
+    /// Usage column holding the event date.
+    #[arg(long, value_name = "COL", default_value = "event_date")]
+    pub event_date_column: ColumnSpec,
+    /// Usage column holding the event type (e.g. AE, NEL).
+    #[arg(long, value_name = "COL", default_value = "event_type")]
+    pub event_type_column: ColumnSpec,
+    /// Months in each window, before and after the first intervention.
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub months: u32,
+    /// First day the usage extract covers (YYYY-MM-DD or DD/MM/YYYY) [default: earliest event].
+    #[arg(long, value_name = "DATE")]
+    pub data_start: Option<String>,
+    /// Last day the usage extract covers, inclusive [default: latest event].
+    #[arg(long, value_name = "DATE")]
+    pub data_end: Option<String>,
+    /// Disclosure control: hes (suppress 1-7, round to 5) or none (exact: not for release).
+    #[arg(long, value_name = "MODE", default_value = "hes", value_parser = ["hes", "none"])]
+    pub disclosure: String,
+    /// Field delimiter of both inputs: one character, or `tab`.
+    #[arg(long, short = 'd', value_name = "C", default_value = ",", value_parser = parse_delimiter)]
+    pub delimiter: u8,
+    /// Replace existing output files.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub run: RunArgs,
+}
+
+fn parse_date_arg(flag: &str, s: &str) -> Result<jiff::civil::Date> {
+    crate::date::parse(s.as_bytes())
+        .filter(|d| crate::date::plausible(*d))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{flag} {s:?} is not a date between 1900 and 2100; use YYYY-MM-DD or DD/MM/YYYY"
+            ))
+        })
+}
+
+impl RelinkArgs {
+    /// Checked options.
+    pub fn options(self) -> Result<RelinkOptions> {
+        if !(1..=120).contains(&self.months) {
+            return Err(Error::Usage("--months must be between 1 and 120".into()));
+        }
+        let data_start = self
+            .data_start
+            .as_deref()
+            .map(|s| parse_date_arg("--data-start", s))
+            .transpose()?;
+        let data_end = self
+            .data_end
+            .as_deref()
+            .map(|s| parse_date_arg("--data-end", s))
+            .transpose()?;
+        if let (Some(a), Some(b)) = (data_start, data_end) {
+            if a > b {
+                return Err(Error::Usage(format!(
+                    "--data-start {a} is after --data-end {b}"
+                )));
+            }
+        }
+        let usage_id = match (self.usage_token_column, self.usage_nhs_column) {
+            (Some(t), _) => UsageId::Token(t),
+            (None, Some(n)) => UsageId::Nhs(n),
+            (None, None) => UsageId::Nhs(ColumnSpec::Name("nhs_number".into())),
+        };
+        let disclosure = if self.disclosure == "none" {
+            Disclosure::None
+        } else {
+            Disclosure::Hes
+        };
+        Ok(RelinkOptions {
+            cohort: self.cohort,
+            usage: self.usage,
+            key: self.key,
+            output: self.output.filter(|p| p.as_os_str() != "-"),
+            people: self.people,
+            cohort_token_column: self.cohort_token_column,
+            cohort_date_column: self.cohort_date_column,
+            group_by: self.group_by,
+            usage_id,
+            event_date_column: self.event_date_column,
+            event_type_column: self.event_type_column,
+            months: self.months as i32,
+            data_start,
+            data_end,
+            disclosure,
+            csv: CsvOptions {
+                delimiter: self.delimiter,
+                has_headers: true,
+            },
+            force: self.force,
+            threads: self.run.threads()?,
+            messages: self.run.messages(),
+        })
+    }
 }
 
 /// `synth` arguments.

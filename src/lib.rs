@@ -16,12 +16,16 @@
 pub mod cli;
 pub mod cmd;
 pub mod csvio;
+pub mod date;
 pub mod error;
 pub mod key;
 pub mod manifest;
 pub mod nhs;
 pub mod pipeline;
+pub mod relink;
+pub mod report;
 pub mod scan;
+pub mod stats;
 pub mod synth;
 pub mod token;
 

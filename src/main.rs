@@ -64,6 +64,21 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 Ok(ExitCode::SUCCESS)
             }
         }
+        Command::Relink(args) => {
+            let opts = args.options()?;
+            let msg = opts.messages;
+            if opts.disclosure == pseudolink::report::Disclosure::None {
+                msg.warn("warning: --disclosure none: the report shows exact small numbers and is NOT fit for release outside the ICB's analysts");
+            }
+            let outcome = cmd::relink::run(&opts)?;
+            msg.say(outcome.summary(opts.months).trim_end());
+            msg.say("");
+            msg.say(outcome.report.table(opts.disclosure).trim_end());
+            for p in &outcome.written {
+                msg.say(format!("wrote {}", p.display()));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Synth(args) => {
             let opts = args.options()?;
             let (paths, counts) = cmd::synth::run(&opts)?;

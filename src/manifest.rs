@@ -64,6 +64,24 @@ pub fn path_for(file: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Lowercase hex SHA-256 of a file, read in blocks.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(const_hex::encode(h.finalize()))
+}
+
 impl Manifest {
     /// Serialises as pretty JSON with a trailing newline.
     pub fn to_json(&self) -> String {

@@ -4,6 +4,7 @@
 
 pub mod key_id;
 pub mod keygen;
+pub mod relink;
 pub mod synth;
 pub mod tokenise;
 pub mod validate;

@@ -1,0 +1,372 @@
+//! `pseudolink relink`: join a tokenised cohort to a usage extract and
+//! report pre/post event counts per group, with disclosure control.
+
+use std::path::{Path, PathBuf};
+
+use jiff::civil::Date;
+
+use super::{load_key, Messages};
+use crate::csvio::{check_outputs, csv_write_error, AtomicOutput, ColumnSpec, CsvOptions};
+use crate::error::{Error, Result, Source};
+use crate::key::KeyId;
+use crate::manifest::Manifest;
+use crate::relink::{
+    count_usage, load_cohort, Cohort, CohortColumns, Usage, UsageColumns, UsageIds,
+};
+use crate::report::{build, Disclosure, Report};
+use crate::token::Tokeniser;
+
+/// How the usage file identifies people.
+#[derive(Clone, Debug)]
+pub enum UsageId {
+    /// A column of NHS numbers (needs the key).
+    Nhs(ColumnSpec),
+    /// A column of tokens made with the same key.
+    Token(ColumnSpec),
+}
+
+/// Checked options for `relink`.
+#[derive(Clone, Debug)]
+pub struct RelinkOptions {
+    /// The tokenised cohort.
+    pub cohort: PathBuf,
+    /// The usage extract.
+    pub usage: PathBuf,
+    /// The key, when the usage file has NHS numbers.
+    pub key: Option<PathBuf>,
+    /// Report CSV; standard output when `None`.
+    pub output: Option<PathBuf>,
+    /// Record-level people file.
+    pub people: Option<PathBuf>,
+    /// Cohort token column; from the cohort's manifest, else `token`.
+    pub cohort_token_column: Option<ColumnSpec>,
+    /// Cohort intervention date column.
+    pub cohort_date_column: ColumnSpec,
+    /// Group-by columns.
+    pub group_by: Vec<ColumnSpec>,
+    /// Usage id column.
+    pub usage_id: UsageId,
+    /// Event date column.
+    pub event_date_column: ColumnSpec,
+    /// Event type column.
+    pub event_type_column: ColumnSpec,
+    /// Window length in months.
+    pub months: i32,
+    /// First day of the usage data's coverage.
+    pub data_start: Option<Date>,
+    /// Last day of the usage data's coverage.
+    pub data_end: Option<Date>,
+    /// Disclosure control.
+    pub disclosure: Disclosure,
+    /// CSV dialect of both inputs.
+    pub csv: CsvOptions,
+    /// Replace existing outputs.
+    pub force: bool,
+    /// Worker threads.
+    pub threads: usize,
+    /// Messages setting.
+    pub messages: Messages,
+}
+
+/// What a relink run found.
+pub struct RelinkOutcome {
+    /// The report (exact values; disclosure is applied when rendering).
+    pub report: Report,
+    /// The cohort as read.
+    pub cohort: Cohort,
+    /// The usage counts.
+    pub usage: Usage,
+    /// Coverage used, and whether it was inferred from the data.
+    pub coverage: (Date, Date, bool),
+    /// People left out for incomplete windows.
+    pub excluded_incomplete_window: u64,
+    /// People in the report.
+    pub included: u64,
+    /// The key id the files were made with, when known.
+    pub key_id: Option<KeyId>,
+    /// Files written.
+    pub written: Vec<PathBuf>,
+}
+
+fn check_manifest(
+    file: &Path,
+    what: &str,
+    seen: &mut Option<(String, KeyId)>,
+    msg: Messages,
+) -> Result<Option<Manifest>> {
+    let Some((path, m)) = Manifest::read_beside(file)? else {
+        return Ok(None);
+    };
+    let id = m.key_id().expect("checked when read");
+    let label = format!("{what} ({})", path.display());
+    if let Some((first_what, first_id)) = seen {
+        if *first_id != id {
+            return Err(Error::KeyIdMismatch {
+                first_what: first_what.clone(),
+                first_id: first_id.to_string(),
+                second_what: label,
+                second_id: id.to_string(),
+            });
+        }
+    } else {
+        *seen = Some((label, id));
+    }
+    // The file should be the one the manifest describes.
+    if let Ok(digest) = crate::manifest::sha256_file(file) {
+        if digest != m.sha256 {
+            msg.warn(format!(
+                "warning: {} does not match the SHA-256 in its manifest: it has been changed since it was tokenised",
+                file.display()
+            ));
+        }
+    }
+    Ok(Some(m))
+}
+
+/// Runs `relink`.
+pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
+    let msg = opts.messages;
+    let cohort_src = Source::Path(opts.cohort.clone());
+    let usage_src = Source::Path(opts.usage.clone());
+    let outputs: Vec<&Path> = [opts.output.as_deref(), opts.people.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    check_outputs(&[&cohort_src, &usage_src], &outputs, opts.force)?;
+    if opts.cohort == opts.usage {
+        return Err(Error::SameFile {
+            first: cohort_src,
+            second: usage_src,
+        });
+    }
+
+    // Key ids: the cohort's manifest, the usage file's manifest, the key.
+    let mut seen: Option<(String, KeyId)> = None;
+    let cohort_manifest =
+        check_manifest(&opts.cohort, "the cohort file's manifest", &mut seen, msg)?;
+    if cohort_manifest.is_none() {
+        msg.warn(format!(
+            "warning: no manifest beside {} ({}), so its key id cannot be checked",
+            opts.cohort.display(),
+            crate::manifest::path_for(&opts.cohort).display()
+        ));
+    }
+    if let UsageId::Token(_) = opts.usage_id {
+        check_manifest(&opts.usage, "the usage file's manifest", &mut seen, msg)?;
+    }
+    let tokeniser = match &opts.key {
+        Some(path) => {
+            let key = load_key(path, msg)?;
+            let id = key.id();
+            if let Some((what, first)) = &seen {
+                if *first != id {
+                    return Err(Error::KeyIdMismatch {
+                        first_what: what.clone(),
+                        first_id: first.to_string(),
+                        second_what: format!("the key file {}", path.display()),
+                        second_id: id.to_string(),
+                    });
+                }
+            } else {
+                seen = Some((format!("the key file {}", path.display()), id));
+            }
+            Some(Tokeniser::new(&key))
+        }
+        None => None,
+    };
+
+    let token_column = opts.cohort_token_column.clone().unwrap_or_else(|| {
+        ColumnSpec::Name(
+            cohort_manifest
+                .as_ref()
+                .map(|m| m.token_column.clone())
+                .unwrap_or_else(|| "token".into()),
+        )
+    });
+    let cohort = load_cohort(
+        &cohort_src,
+        opts.csv,
+        &CohortColumns {
+            token: token_column,
+            date: opts.cohort_date_column.clone(),
+            group_by: opts.group_by.clone(),
+        },
+        opts.months,
+    )?;
+    if cohort.people.is_empty() {
+        return Err(Error::NothingToReport(format!(
+            "{}: the cohort has no rows, so there is nobody to report on",
+            opts.cohort.display()
+        )));
+    }
+
+    let (id_col, ids) = match (&opts.usage_id, &tokeniser) {
+        (UsageId::Nhs(c), Some(t)) => (c.clone(), UsageIds::Nhs(t)),
+        (UsageId::Token(c), _) => (c.clone(), UsageIds::Tokens),
+        (UsageId::Nhs(_), None) => {
+            return Err(Error::Usage(
+                "the usage file's NHS numbers must be tokenised with the key: give --key FILE, or, if the usage file is already tokenised, --usage-token-column COL".into(),
+            ))
+        }
+    };
+    let usage = count_usage(
+        &usage_src,
+        opts.csv,
+        &UsageColumns {
+            id: id_col,
+            date: opts.event_date_column.clone(),
+            event_type: opts.event_type_column.clone(),
+        },
+        &ids,
+        &cohort,
+        opts.threads,
+    )?;
+    if usage.rows_read == 0 {
+        return Err(Error::NothingToReport(format!(
+            "{}: the usage file has no data rows, so there are no events to count",
+            opts.usage.display()
+        )));
+    }
+
+    let inferred = opts.data_start.is_none() || opts.data_end.is_none();
+    let (lo, hi) = usage
+        .date_range
+        .expect("rows were read, so dates were seen");
+    let start = opts.data_start.unwrap_or(lo);
+    let end = opts.data_end.unwrap_or(hi);
+    if inferred {
+        msg.warn(format!(
+            "warning: the usage data's coverage was inferred from its earliest and latest events ({start} to {end}); give --data-start and --data-end if the extract covers a different span"
+        ));
+    }
+    let included: Vec<bool> = cohort
+        .people
+        .iter()
+        .map(|p| p.complete_within(start, end))
+        .collect();
+    let n_included = included.iter().filter(|&&b| b).count() as u64;
+    let excluded = cohort.people.len() as u64 - n_included;
+    if n_included == 0 {
+        return Err(Error::NothingToReport(format!(
+            "all {} people in the cohort have incomplete windows: with --months {} their windows reach outside the data's coverage ({start} to {end}). Give --data-start/--data-end if the extract covers more, or use fewer --months",
+            cohort.people.len(),
+            opts.months
+        )));
+    }
+    let report = build(&cohort, &usage, &included);
+
+    // Write: people file first, then the report.
+    let mut written = Vec::new();
+    if let Some(p) = &opts.people {
+        let mut out = AtomicOutput::create(Some(p), opts.force)?;
+        write_people(&mut out, &cohort, &usage, &included)
+            .map_err(|e| csv_write_error(&Source::Path(p.clone()), e))?;
+        out.commit()?;
+        written.push(p.clone());
+    }
+    let mut out = AtomicOutput::create(opts.output.as_deref(), opts.force)?;
+    let label = out.label().clone();
+    out = report
+        .write_csv(out, opts.disclosure)
+        .map_err(|e| csv_write_error(&label, e))?;
+    out.commit()?;
+    written.extend(opts.output.clone());
+
+    Ok(RelinkOutcome {
+        report,
+        key_id: seen.map(|(_, id)| id),
+        coverage: (start, end, inferred),
+        excluded_incomplete_window: excluded,
+        included: n_included,
+        cohort,
+        usage,
+        written,
+    })
+}
+
+/// The people file: token, group columns, intervention date, then
+/// `<type>_pre`, `<type>_post` per event type, for everyone in the report.
+fn write_people(
+    out: &mut AtomicOutput,
+    cohort: &Cohort,
+    usage: &Usage,
+    included: &[bool],
+) -> csv::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    let mut header: Vec<String> = vec!["token".into()];
+    header.extend(cohort.group_columns.iter().cloned());
+    header.push("intervention_date".into());
+    for t in &usage.types {
+        header.push(format!("{t}_pre"));
+        header.push(format!("{t}_post"));
+    }
+    w.write_record(&header)?;
+    let mut by_index: Vec<(u32, [u8; 32])> = cohort.index.iter().map(|(t, &i)| (i, *t)).collect();
+    by_index.sort_unstable_by_key(|&(i, _)| i);
+    let mut hex = [0u8; 64];
+    for (i, token) in by_index {
+        let i = i as usize;
+        if !included[i] {
+            continue;
+        }
+        let p = &cohort.people[i];
+        crate::token::hex_into(&token, &mut hex);
+        let mut rec: Vec<String> = vec![String::from_utf8_lossy(&hex).into_owned()];
+        rec.extend(cohort.groups[p.group as usize].iter().cloned());
+        rec.push(p.date.to_string());
+        for counts in &usage.counts {
+            rec.push(counts[i][0].to_string());
+            rec.push(counts[i][1].to_string());
+        }
+        w.write_record(&rec)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+impl RelinkOutcome {
+    /// A plain-words summary for the terminal.
+    pub fn summary(&self, months: i32) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let c = &self.cohort;
+        let u = &self.usage;
+        if let Some(id) = &self.key_id {
+            let _ = writeln!(s, "key id: {id}");
+        }
+        let _ = writeln!(
+            s,
+            "cohort: {} rows, {} people ({} duplicate tokens; the earliest intervention is kept)",
+            c.rows_read,
+            c.people.len(),
+            c.duplicate_tokens
+        );
+        let (start, end, inferred) = self.coverage;
+        let _ = writeln!(
+            s,
+            "coverage: {start} to {end}{}; windows: {months} months before and after the first intervention",
+            if inferred { " (inferred from the data)" } else { "" }
+        );
+        let _ = writeln!(
+            s,
+            "people reported: {}; excluded_incomplete_window: {}",
+            self.included, self.excluded_incomplete_window
+        );
+        let _ = writeln!(
+            s,
+            "usage: {} rows; {} matched the cohort ({} outside both windows); {} not in the cohort; {} unusable ids",
+            u.rows_read,
+            u.rows_matched,
+            u.events_outside_windows,
+            u.rows_not_in_cohort,
+            u.rows_invalid()
+        );
+        for (reason, n) in u.invalid_numbers.iter().filter(|(_, n)| *n > 0) {
+            let _ = writeln!(s, "  invalid NHS numbers, {:<22} {n}", reason.code());
+        }
+        if u.invalid_tokens > 0 {
+            let _ = writeln!(s, "  cells that are not tokens: {}", u.invalid_tokens);
+        }
+        s
+    }
+}
