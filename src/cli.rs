@@ -113,7 +113,7 @@ same key (--usage-token-column: no key needed). Manifests beside the files are c
 and files made with different keys are refused.",
         after_long_help = "Examples:\n  pseudolink relink --cohort tokens.csv --usage usage.csv --key team.key --output report.csv\n  pseudolink relink --cohort tokens.csv --usage usage-tokens.csv --usage-token-column token \\\n      --data-start 2022-04-01 --data-end 2025-03-31 --output report.csv --people people.csv"
     )]
-    Relink(RelinkArgs),
+    Relink(Box<RelinkArgs>),
     /// Write synthetic referrals and usage files, to rehearse the whole flow.
     #[command(
         long_about = "Write a synthetic referrals file (NHS numbers in mixed presentations, \
