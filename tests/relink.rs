@@ -1,0 +1,508 @@
+//! ICB side, end to end: tokenise a cohort with the binary, re-link it to
+//! a usage file, and check every number in the report.
+
+mod common;
+
+use common::*;
+
+struct World {
+    s: Scratch,
+    numbers: Vec<String>,
+}
+
+/// Builds a known world (see the comments for the expected counts):
+/// group A, 10 people, d = 2024-07-15; group B, 9 people, d = 2024-03-31;
+/// one person with an incomplete window, one duplicate referral, people not
+/// in the cohort, events outside the windows and invalid usage numbers.
+fn world() -> World {
+    let s = Scratch::new();
+    let a: Vec<String> = (0..10)
+        .map(|i| valid_from(410_000_000 + i * 1000))
+        .collect();
+    let b: Vec<String> = (0..9).map(|i| valid_from(420_000_000 + i * 1000)).collect();
+    let c0 = valid_from(430_000_000);
+    let others: Vec<String> = (0..5).map(|i| valid_from(440_000_000 + i * 1000)).collect();
+
+    let mut referrals = String::from("nhs_number,intervention_date,cohort\n");
+    for n in &a {
+        referrals.push_str(&format!("{n},2024-07-15,A\n"));
+    }
+    referrals.push_str(&format!("{},01/10/2024,B\n", a[0])); // later duplicate: ignored
+    for n in &b {
+        referrals.push_str(&format!(
+            "{} {} {},31/03/2024,B\n",
+            &n[..3],
+            &n[3..6],
+            &n[6..]
+        ));
+    }
+    referrals.push_str(&format!("{c0},2023-03-01,A\n")); // pre window starts before the data
+    s.write("referrals.csv", referrals);
+
+    let mut usage = String::from("nhs_number,event_date,event_type\n");
+    let mut ev = |n: &str, d: &str, t: &str| usage.push_str(&format!("{n},{d},{t}\n"));
+    for (i, n) in a.iter().enumerate() {
+        // AE pre: i % 3 + 1 events (the third exactly on d - 6 months).
+        for d in ["2024-07-14", "2024-05-15", "2024-01-15"]
+            .iter()
+            .take(i % 3 + 1)
+        {
+            ev(n, d, "AE");
+        }
+        if i % 2 == 1 {
+            ev(n, "2024-07-25", "AE"); // AE post
+        }
+        if i < 4 {
+            ev(n, "2024-03-01", "NEL"); // NEL pre
+        }
+        ev(n, "2023-06-01", "AE"); // before the pre window
+        ev(n, "2025-03-01", "NEL"); // after the post window
+        ev(n, "2024-01-14", "AE"); // the day before d - 6 months
+    }
+    for (i, n) in b.iter().enumerate() {
+        ev(n, "2024-02-29", "AE"); // d - 1 month, clamped
+        ev(n, "2023-10-31", "AE");
+        ev(n, "31/03/2024", "AE"); // d itself: post
+        ev(n, "2024-04-30", "AE");
+        ev(n, "2024-09-29", "AE"); // last day of the post window
+        if i == 0 {
+            ev(n, "2023-09-30", "AE"); // exactly d - 6 months: pre
+            ev(n, "2024-09-30", "AE"); // exactly d + 6 months: outside
+        }
+    }
+    ev(&c0, "2023-02-01", "AE");
+    ev(&c0, "2023-04-01", "AE");
+    for n in &others {
+        ev(n, "2024-05-01", "AE");
+    }
+    ev("123", "2024-05-01", "AE");
+    ev("", "2024-05-01", "NEL");
+    s.write("usage.csv", usage);
+
+    let out = pl()
+        .args(["tokenise", "-q", "--key"])
+        .arg(s.key())
+        .arg(s.path("referrals.csv"))
+        .arg("--output")
+        .arg(s.path("tokens.csv"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut numbers = a;
+    numbers.extend(b);
+    numbers.push(c0);
+    numbers.extend(others);
+    World { s, numbers }
+}
+
+fn relink(w: &World, extra: &[&str]) -> std::process::Output {
+    pl().arg("relink")
+        .arg("--cohort")
+        .arg(w.s.path("tokens.csv"))
+        .args(["--data-start", "2023-01-01", "--data-end", "2025-12-31"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+const EXACT: &str = "\
+cohort,event_type,patients,pre_events,post_events,pre_per_patient,post_per_patient,change_pct,patients_with_pre_event,patients_with_post_event,p_value
+A,AE,10,19,5,1.90,0.50,-73.68,10,5,0.01052
+A,NEL,10,4,0,0.40,0.00,-100.00,4,0,0.0455
+B,AE,9,19,27,2.11,3.00,42.11,9,9,0.004678
+B,NEL,9,0,0,0.00,0.00,,0,0,
+Total,AE,19,38,32,2.00,1.68,-15.79,19,14,0.3841
+Total,NEL,19,4,0,0.21,0.00,-100.00,4,0,0.0455
+";
+
+const HES: &str = "\
+cohort,event_type,patients,pre_events,post_events,pre_per_patient,post_per_patient,change_pct,patients_with_pre_event,patients_with_post_event,p_value
+A,AE,10,20,*,1.90,*,*,10,*,*
+A,NEL,10,*,0,*,0.00,*,*,0,*
+B,AE,10,20,25,2.11,3.00,42.11,10,10,0.004678
+B,NEL,10,0,0,0.00,0.00,,0,0,
+Total,AE,20,40,30,2.00,1.68,-15.79,20,15,0.3841
+Total,NEL,20,*,0,*,0.00,*,*,0,*
+";
+
+#[test]
+fn known_table_exact_and_with_hes_disclosure() {
+    let w = world();
+    let usage = w.s.path("usage.csv");
+    let key = w.s.key();
+    let base = [
+        "--usage",
+        usage.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--disclosure", "none"]);
+    let out = relink(&w, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), EXACT);
+    let err = stderr(&out);
+    assert!(err.contains("NOT fit for release"), "{err}");
+    assert!(
+        err.contains("cohort: 21 rows, 20 people (1 duplicate tokens"),
+        "{err}"
+    );
+    assert!(
+        err.contains("people reported: 19; excluded_incomplete_window: 1"),
+        "{err}"
+    );
+    assert!(err.contains("not in the cohort"), "{err}");
+    assert!(err.contains("invalid NHS numbers, empty"), "{err}");
+    assert!(err.contains("invalid NHS numbers, wrong_length"), "{err}");
+    assert!(!err.contains("inferred"), "{err}");
+
+    let mut args = base.to_vec();
+    let report = w.s.path("report.csv");
+    let people = w.s.path("people.csv");
+    args.extend([
+        "--output",
+        report.to_str().unwrap(),
+        "--people",
+        people.to_str().unwrap(),
+    ]);
+    let out = relink(&w, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(w.s.text("report.csv"), HES);
+    // The terminal table shows the same released values.
+    let err = stderr(&out);
+    assert!(err.contains("Total   AE"), "{err}");
+
+    let people = w.s.text("people.csv");
+    let lines: Vec<&str> = people.lines().collect();
+    assert_eq!(
+        lines[0],
+        "token,cohort,intervention_date,AE_pre,AE_post,NEL_pre,NEL_post"
+    );
+    assert_eq!(lines.len(), 1 + 19);
+    assert!(lines[1].ends_with(",A,2024-07-15,1,0,1,0"), "{}", lines[1]);
+    assert!(
+        lines[11].ends_with(",B,2024-03-31,3,3,0,0"),
+        "{}",
+        lines[11]
+    );
+
+    // Nothing on the ICB side holds an NHS number.
+    let secrets: Vec<&str> = w.numbers.iter().map(String::as_str).collect();
+    assert_no_leak(
+        &[
+            &w.s.read("report.csv"),
+            &w.s.read("people.csv"),
+            &out.stderr,
+            &out.stdout,
+        ],
+        &secrets,
+    );
+}
+
+#[test]
+fn tokenised_usage_needs_no_key_and_gives_the_same_report() {
+    let w = world();
+    let out = pl()
+        .args(["tokenise", "-q", "--key"])
+        .arg(w.s.key())
+        .arg(w.s.path("usage.csv"))
+        .arg("--output")
+        .arg(w.s.path("usage-tokens.csv"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let usage = w.s.path("usage-tokens.csv");
+    let out = relink(
+        &w,
+        &[
+            "--usage",
+            usage.to_str().unwrap(),
+            "--usage-token-column",
+            "token",
+            "--disclosure",
+            "none",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), EXACT);
+}
+
+#[test]
+fn a_key_id_mismatch_stops_the_run_and_names_both_ids() {
+    let w = world();
+    w.s.write("other.key", format!("{}\n", "ab".repeat(32)));
+    w.s.private("other.key");
+    let other = w.s.path("other.key");
+    let usage = w.s.path("usage.csv");
+    let out = relink(
+        &w,
+        &[
+            "--usage",
+            usage.to_str().unwrap(),
+            "--key",
+            other.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let other_id = pl().args(["key-id", "--key"]).arg(&other).output().unwrap();
+    let other_id = stdout(&other_id).trim().to_string();
+    assert!(err.contains(SPEC_KEY_ID), "{err}");
+    assert!(err.contains(&other_id), "{err}");
+    assert!(err.contains("key id mismatch"), "{err}");
+    assert!(!w.s.exists("report.csv"));
+
+    // Between two manifests, too.
+    let out = pl()
+        .args(["tokenise", "-q", "--key"])
+        .arg(&other)
+        .arg(w.s.path("usage.csv"))
+        .arg("--output")
+        .arg(w.s.path("usage-tokens.csv"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let usage = w.s.path("usage-tokens.csv");
+    let out = relink(
+        &w,
+        &[
+            "--usage",
+            usage.to_str().unwrap(),
+            "--usage-token-column",
+            "token",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(SPEC_KEY_ID) && err.contains(&other_id),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_raw_nhs_number_in_the_cohort_is_refused_with_a_hint() {
+    let s = Scratch::new();
+    let n = valid_from(700_000_000);
+    s.write(
+        "cohort.csv",
+        format!("token,intervention_date,cohort\n{n},2024-01-01,A\n"),
+    );
+    s.write(
+        "usage.csv",
+        format!("nhs_number,event_date,event_type\n{n},2024-02-01,AE\n"),
+    );
+    let out = pl()
+        .arg("relink")
+        .arg("--cohort")
+        .arg(s.path("cohort.csv"))
+        .arg("--usage")
+        .arg(s.path("usage.csv"))
+        .arg("--key")
+        .arg(s.key())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("row 1, column \"token\": not a token"),
+        "{err}"
+    );
+    assert!(err.contains("not been tokenised"), "{err}");
+    assert_no_leak(&[&out.stderr, &out.stdout], &[&n]);
+}
+
+#[test]
+fn bad_dates_name_the_row() {
+    let w = world();
+    let usage = w.s.path("usage.csv");
+    let mut text = w.s.text("usage.csv");
+    text.push_str(&format!("{},2024-13-01,AE\n", w.numbers[0]));
+    w.s.write("bad-usage.csv", &text);
+    let bad = w.s.path("bad-usage.csv");
+    let key = w.s.key();
+    let out = relink(
+        &w,
+        &[
+            "--usage",
+            bad.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let rows = text.lines().count() - 1;
+    assert!(
+        err.contains(&format!(
+            "row {rows}, column \"event_date\": \"2024-13-01\" is not a date"
+        )),
+        "{err}"
+    );
+
+    text.push_str(&format!("{},1850-01-01,AE\n", w.numbers[0]));
+    w.s.write("old.csv", text.replace("2024-13-01", "2024-12-01"));
+    let old = w.s.path("old.csv");
+    let out = relink(
+        &w,
+        &[
+            "--usage",
+            old.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("outside 1900-01-01 to 2100-12-31"),
+        "{}",
+        stderr(&out)
+    );
+
+    let mut cohort = w.s.text("tokens.csv");
+    cohort.push_str(&format!("{},12/31/2024,A\n", "ab".repeat(32)));
+    w.s.write("tokens2.csv", cohort);
+    let out = pl()
+        .arg("relink")
+        .arg("--cohort")
+        .arg(w.s.path("tokens2.csv"))
+        .args([
+            "--usage",
+            usage.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("row 22, column \"intervention_date\": \"12/31/2024\" is not a date"),
+        "{err}"
+    );
+}
+
+#[test]
+fn empty_usage_and_nobody_left_are_clear_messages() {
+    let w = world();
+    w.s.write("empty-usage.csv", "nhs_number,event_date,event_type\n");
+    let empty = w.s.path("empty-usage.csv");
+    let key = w.s.key();
+    let out = relink(
+        &w,
+        &[
+            "--usage",
+            empty.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("has no data rows"),
+        "{}",
+        stderr(&out)
+    );
+
+    let usage = w.s.path("usage.csv");
+    let out = pl()
+        .arg("relink")
+        .arg("--cohort")
+        .arg(w.s.path("tokens.csv"))
+        .args([
+            "--usage",
+            usage.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ])
+        .args(["--data-start", "2024-06-01", "--data-end", "2024-08-01"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("all 20 people in the cohort have incomplete windows"),
+        "{err}"
+    );
+    assert!(!err.contains("NaN"), "{err}");
+}
+
+#[test]
+fn usage_needs_a_key_or_a_token_column_and_columns_get_hints() {
+    let w = world();
+    let usage = w.s.path("usage.csv");
+    let out = relink(&w, &["--usage", usage.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("give --key FILE"), "{}", stderr(&out));
+
+    let key = w.s.key();
+    let out = relink(
+        &w,
+        &[
+            "--usage",
+            usage.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--group-by",
+            "cohrot",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("did you mean --group-by \"cohort\"?"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn coverage_is_inferred_with_a_warning() {
+    let w = world();
+    let usage = w.s.path("usage.csv");
+    let key = w.s.key();
+    let out = pl()
+        .arg("relink")
+        .arg("--cohort")
+        .arg(w.s.path("tokens.csv"))
+        .args([
+            "--usage",
+            usage.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("inferred from its earliest and latest events (2023-02-01 to 2025-03-01)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn report_is_identical_across_thread_counts() {
+    let w = world();
+    let usage = w.s.path("usage.csv");
+    let key = w.s.key();
+    let mut outs = Vec::new();
+    for t in ["1", "2", "4"] {
+        let out = relink(
+            &w,
+            &[
+                "--usage",
+                usage.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+                "--threads",
+                t,
+                "--disclosure",
+                "none",
+            ],
+        );
+        assert!(out.status.success());
+        outs.push(out.stdout);
+    }
+    assert_eq!(outs[0], outs[1]);
+    assert_eq!(outs[0], outs[2]);
+}
