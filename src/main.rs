@@ -68,7 +68,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let opts = args.options()?;
             let msg = opts.messages;
             if opts.disclosure == pseudolink::report::Disclosure::None {
-                msg.warn("warning: --disclosure none: the report shows exact small numbers and is NOT fit for release outside the ICB's analysts");
+                msg.alert("warning: --disclosure none: the report shows exact small numbers and is NOT fit for release outside the ICB's analysts");
             }
             let outcome = cmd::relink::run(&opts)?;
             msg.say(outcome.summary(opts.months).trim_end());

@@ -29,9 +29,14 @@ impl Messages {
         }
     }
 
-    /// Prints a warning on stderr; warnings are shown even with `--quiet`
-    /// when they concern the safety of a key or of the output.
+    /// Prints a warning on stderr unless quiet.
     pub fn warn(&self, line: impl AsRef<str>) {
+        self.say(line);
+    }
+
+    /// Prints a safety warning (a key others can read, a report not fit
+    /// for release) on stderr, even with `--quiet`.
+    pub fn alert(&self, line: impl AsRef<str>) {
         eprintln!("{}", line.as_ref());
     }
 }
@@ -40,7 +45,7 @@ impl Messages {
 pub fn load_key(path: &Path, msg: Messages) -> Result<Key> {
     let (key, warnings) = Key::load(path)?;
     for w in warnings {
-        msg.warn(w.message(path));
+        msg.alert(w.message(path));
     }
     Ok(key)
 }

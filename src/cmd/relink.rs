@@ -114,7 +114,7 @@ fn check_manifest(
     // The file should be the one the manifest describes.
     if let Ok(digest) = crate::manifest::sha256_file(file) {
         if digest != m.sha256 {
-            msg.warn(format!(
+            msg.alert(format!(
                 "warning: {} does not match the SHA-256 in its manifest: it has been changed since it was tokenised",
                 file.display()
             ));
