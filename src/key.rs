@@ -9,11 +9,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::Path;
 
-use hmac::{KeyInit, Mac};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, KeyProblem, Result, Source};
-use crate::token::HmacSha256;
+use crate::token::Tokeniser;
 
 /// Largest key file the spec allows.
 pub const MAX_KEY_FILE: u64 = 64 * 1024;
@@ -170,9 +169,7 @@ impl Key {
     /// The key's id: the first 16 hex characters of
     /// HMAC-SHA256(key, "pseudolink key id").
     pub fn id(&self) -> KeyId {
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.0).expect("any key length");
-        mac.update(b"pseudolink key id");
-        let out = mac.finalize().into_bytes();
+        let out = Tokeniser::new(self).mac(b"pseudolink key id");
         KeyId(const_hex::encode(&out[..8]))
     }
 
