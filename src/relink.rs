@@ -83,12 +83,29 @@ pub struct CohortColumns {
     pub group_by: Vec<ColumnSpec>,
 }
 
-/// The cohort, indexed by token.
+/// One cohort member: token and person.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry {
+    /// The person's token.
+    pub token: [u8; 32],
+    /// Their first intervention and windows.
+    pub person: Person,
+    /// Row of the cohort file it came from (ties go to the earlier row).
+    order: u32,
+}
+
+/// The cohort: one entry per distinct token, sorted by token, with a
+/// bucket index on the tokens' leading bits.
+///
+/// Tokens are HMAC outputs, so their leading bits are uniform: with about
+/// one bucket per four people, a lookup reads one 4-byte bucket bound and
+/// then scans a few adjacent entries. Memory is about 52 bytes a person
+/// plus 1 to 2 for the buckets, with no hash-table slack.
 pub struct Cohort {
-    /// Token → index into `people`.
-    pub index: HashMap<[u8; 32], u32>,
-    /// People in order of first appearance.
-    pub people: Vec<Person>,
+    /// Entries sorted by token.
+    pub entries: Vec<Entry>,
+    buckets: Vec<u32>,
+    shift: u32,
     /// Distinct group values, in order of first appearance.
     pub groups: Vec<Vec<String>>,
     /// Header names of the group-by columns.
@@ -97,6 +114,62 @@ pub struct Cohort {
     pub rows_read: u64,
     /// Rows whose token had appeared before (the earliest date is kept).
     pub duplicate_tokens: u64,
+}
+
+fn lead(token: &[u8; 32]) -> u64 {
+    u64::from_be_bytes(token[..8].try_into().expect("8 bytes"))
+}
+
+impl Cohort {
+    /// Builds the index from entries (any order, duplicates allowed): each
+    /// token keeps its earliest date, the earlier row winning a tie.
+    fn index(mut entries: Vec<Entry>) -> (Vec<Entry>, Vec<u32>, u32, u64) {
+        entries.sort_unstable_by(|a, b| {
+            (a.token, a.person.date, a.order).cmp(&(b.token, b.person.date, b.order))
+        });
+        let before = entries.len();
+        entries.dedup_by(|later, first| later.token == first.token);
+        entries.shrink_to_fit();
+        let duplicates = (before - entries.len()) as u64;
+        let bits = (entries.len() / 4).max(1).ilog2() + 1;
+        let shift = 64 - bits;
+        let mut buckets = vec![0u32; (1usize << bits) + 1];
+        for e in &entries {
+            buckets[(lead(&e.token) >> shift) as usize + 1] += 1;
+        }
+        for i in 1..buckets.len() {
+            buckets[i] += buckets[i - 1];
+        }
+        (entries, buckets, shift, duplicates)
+    }
+
+    /// Number of people.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when the cohort has nobody.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The index of a token's entry.
+    pub fn find(&self, token: &[u8; 32]) -> Option<u32> {
+        let b = (lead(token) >> self.shift) as usize;
+        let (lo, hi) = (self.buckets[b] as usize, self.buckets[b + 1] as usize);
+        let slice = &self.entries[lo..hi];
+        let i = if slice.len() <= 16 {
+            slice.iter().position(|e| e.token == *token)?
+        } else {
+            slice.binary_search_by(|e| e.token.cmp(token)).ok()?
+        };
+        Some((lo + i) as u32)
+    }
+
+    /// The person at an index.
+    pub fn person(&self, i: usize) -> &Person {
+        &self.entries[i].person
+    }
 }
 
 fn token_hint(cell: &[u8]) -> &'static str {
@@ -176,14 +249,18 @@ pub fn load_cohort(
         .map(|&c| header_name(&reader, c))
         .collect();
 
-    let mut cohort = Cohort {
-        index: HashMap::new(),
-        people: Vec::new(),
-        groups: Vec::new(),
-        group_columns,
-        rows_read: 0,
-        duplicate_tokens: 0,
-    };
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    let mut rows_read = 0u64;
+    // Reserve for the most rows the file could hold (a token row is at
+    // least 77 bytes); untouched capacity costs no memory.
+    let mut entries: Vec<Entry> = Vec::new();
+    if let Some(len) = file
+        .path()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+    {
+        entries.reserve((len / 77).min(u32::MAX as u64) as usize);
+    }
     let mut group_ids: HashMap<Vec<String>, u32> = HashMap::new();
     let mut key = Vec::with_capacity(group_cols.len());
     while let Some(batch) = reader.next_batch()? {
@@ -211,30 +288,35 @@ pub fn load_cohort(
             let group = match group_ids.get(&key) {
                 Some(&g) => g,
                 None => {
-                    let g = cohort.groups.len() as u32;
-                    cohort.groups.push(key.clone());
+                    let g = groups.len() as u32;
+                    groups.push(key.clone());
                     group_ids.insert(key.clone(), g);
                     g
                 }
             };
-            cohort.rows_read += 1;
-            match cohort.index.get(&token) {
-                Some(&p) => {
-                    cohort.duplicate_tokens += 1;
-                    let person = &mut cohort.people[p as usize];
-                    if d < person.date {
-                        *person = Person::new(d, months, group);
-                    }
-                }
-                None => {
-                    cohort.index.insert(token, cohort.people.len() as u32);
-                    cohort.people.push(Person::new(d, months, group));
-                }
-            }
+            let order = u32::try_from(rows_read).map_err(|_| {
+                Error::Usage(format!(
+                    "{file}: a cohort of more than 4 billion rows is not supported"
+                ))
+            })?;
+            entries.push(Entry {
+                token,
+                person: Person::new(d, months, group),
+                order,
+            });
+            rows_read += 1;
         }
     }
-    cohort.index.shrink_to_fit();
-    Ok(cohort)
+    let (entries, buckets, shift, duplicate_tokens) = Cohort::index(entries);
+    Ok(Cohort {
+        entries,
+        buckets,
+        shift,
+        groups,
+        group_columns,
+        rows_read,
+        duplicate_tokens,
+    })
 }
 
 /// How usage rows identify people.
@@ -370,8 +452,8 @@ pub fn count_usage(
                 }
             };
             let person = match token {
-                Some(t) => match cohort.index.get(&t) {
-                    Some(&p) => p,
+                Some(t) => match cohort.find(&t) {
+                    Some(p) => p,
                     None => {
                         out.not_in_cohort += 1;
                         NOBODY
@@ -401,7 +483,7 @@ pub fn count_usage(
                             b.row(i)
                         )))?;
                     usage.types.push(name.to_string());
-                    usage.counts.push(vec![[0, 0]; cohort.people.len()]);
+                    usage.counts.push(vec![[0, 0]; cohort.len()]);
                     type_index.push((ty.to_vec(), usage.types.len() - 1));
                     usage.types.len() - 1
                 }
@@ -411,7 +493,7 @@ pub fn count_usage(
             }
             usage.rows_matched += 1;
             let slot = &mut usage.counts[t][person as usize];
-            match cohort.people[person as usize].window(d) {
+            match cohort.person(person as usize).window(d) {
                 Window::Pre => slot[0] += 1,
                 Window::Post => slot[1] += 1,
                 Window::Outside => usage.events_outside_windows += 1,
@@ -494,6 +576,58 @@ mod tests {
         assert!(p.complete_within(d("2024-01-15"), d("2025-01-14")));
         assert!(!p.complete_within(d("2024-01-16"), d("2025-01-14")));
         assert!(!p.complete_within(d("2024-01-15"), d("2025-01-13")));
+    }
+
+    #[test]
+    fn index_keeps_the_earliest_date_and_finds_every_token() {
+        let mut entries = Vec::new();
+        let tok = |i: u32| -> [u8; 32] {
+            let mut t = [0u8; 32];
+            t[..4].copy_from_slice(&i.wrapping_mul(2_654_435_761).to_be_bytes());
+            t[31] = i as u8;
+            t
+        };
+        for i in 0..1000u32 {
+            entries.push(Entry {
+                token: tok(i),
+                person: Person::new(d("2024-06-01"), 6, i % 3),
+                order: i,
+            });
+        }
+        // Duplicates: a later date (ignored) and an earlier one (kept).
+        entries.push(Entry {
+            token: tok(5),
+            person: Person::new(d("2024-09-01"), 6, 9),
+            order: 1000,
+        });
+        entries.push(Entry {
+            token: tok(7),
+            person: Person::new(d("2024-01-01"), 6, 8),
+            order: 1001,
+        });
+        let (entries, buckets, shift, dups) = Cohort::index(entries);
+        let c = Cohort {
+            entries,
+            buckets,
+            shift,
+            groups: vec![],
+            group_columns: vec![],
+            rows_read: 1002,
+            duplicate_tokens: dups,
+        };
+        assert_eq!(c.len(), 1000);
+        assert_eq!(c.duplicate_tokens, 2);
+        for i in 0..1000 {
+            let at = c.find(&tok(i)).expect("present") as usize;
+            assert_eq!(c.entries[at].token, tok(i));
+        }
+        assert_eq!(
+            c.person(c.find(&tok(5)).unwrap() as usize).date,
+            d("2024-06-01")
+        );
+        let seven = c.person(c.find(&tok(7)).unwrap() as usize);
+        assert_eq!((seven.date, seven.group), (d("2024-01-01"), 8));
+        assert_eq!(c.find(&[0xff; 32]), None);
     }
 
     #[test]

@@ -150,7 +150,8 @@ fn row_for(group: Vec<String>, event_type: &str, members: &[usize], counts: &[[u
 pub fn build(cohort: &Cohort, usage: &Usage, included: &[bool]) -> Report {
     let mut by_group: Vec<Vec<usize>> = vec![Vec::new(); cohort.groups.len()];
     let mut everyone = Vec::new();
-    for (i, p) in cohort.people.iter().enumerate() {
+    for (i, e) in cohort.entries.iter().enumerate() {
+        let p = &e.person;
         if included[i] {
             by_group[p.group as usize].push(i);
             everyone.push(i);

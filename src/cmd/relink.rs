@@ -193,7 +193,7 @@ pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
         },
         opts.months,
     )?;
-    if cohort.people.is_empty() {
+    if cohort.is_empty() {
         return Err(Error::NothingToReport(format!(
             "{}: the cohort has no rows, so there is nobody to report on",
             opts.cohort.display()
@@ -240,16 +240,16 @@ pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
         ));
     }
     let included: Vec<bool> = cohort
-        .people
+        .entries
         .iter()
-        .map(|p| p.complete_within(start, end))
+        .map(|e| e.person.complete_within(start, end))
         .collect();
     let n_included = included.iter().filter(|&&b| b).count() as u64;
-    let excluded = cohort.people.len() as u64 - n_included;
+    let excluded = cohort.len() as u64 - n_included;
     if n_included == 0 {
         return Err(Error::NothingToReport(format!(
             "all {} people in the cohort have incomplete windows: with --months {} their windows reach outside the data's coverage ({start} to {end}). Give --data-start/--data-end if the extract covers more, or use fewer --months",
-            cohort.people.len(),
+            cohort.len(),
             opts.months
         )));
     }
@@ -285,7 +285,8 @@ pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
 }
 
 /// The people file: token, group columns, intervention date, then
-/// `<type>_pre`, `<type>_post` per event type, for everyone in the report.
+/// `<type>_pre`, `<type>_post` per event type, for everyone in the report,
+/// sorted by token (so the row order says nothing about referral order).
 fn write_people(
     out: &mut AtomicOutput,
     cohort: &Cohort,
@@ -301,16 +302,13 @@ fn write_people(
         header.push(format!("{t}_post"));
     }
     w.write_record(&header)?;
-    let mut by_index: Vec<(u32, [u8; 32])> = cohort.index.iter().map(|(t, &i)| (i, *t)).collect();
-    by_index.sort_unstable_by_key(|&(i, _)| i);
     let mut hex = [0u8; 64];
-    for (i, token) in by_index {
-        let i = i as usize;
+    for (i, entry) in cohort.entries.iter().enumerate() {
         if !included[i] {
             continue;
         }
-        let p = &cohort.people[i];
-        crate::token::hex_into(&token, &mut hex);
+        let p = &entry.person;
+        crate::token::hex_into(&entry.token, &mut hex);
         let mut rec: Vec<String> = vec![String::from_utf8_lossy(&hex).into_owned()];
         rec.extend(cohort.groups[p.group as usize].iter().cloned());
         rec.push(p.date.to_string());
@@ -338,7 +336,7 @@ impl RelinkOutcome {
             s,
             "cohort: {} rows, {} people ({} duplicate tokens; the earliest intervention is kept)",
             c.rows_read,
-            c.people.len(),
+            c.len(),
             c.duplicate_tokens
         );
         let (start, end, inferred) = self.coverage;

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Benchmark pseudolink against plain-Python baselines on the same files, in
+# the same run, and check that the outputs agree.
+#
+#   bench/run.sh            1M referrals; 200k-person cohort with 2M usage rows
+#   bench/run.sh --large    also 10M referrals
+#   bench/run.sh --work DIR put the data in DIR (default: /dev/shm, else /tmp)
+#
+# Prints a table of wall time, rows/s, peak memory (from /usr/bin/time -v)
+# and the speed-up over each baseline. Needs python3 with pandas for the
+# relink baseline (pip install pandas). Outputs go to a RAM disk by default,
+# so the numbers measure the work, not the disk (pseudolink fsyncs its
+# outputs; the baselines do not).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LARGE=0
+WORK=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --large) LARGE=1 ;;
+    --work) WORK="$2"; shift ;;
+    *) echo "usage: bench/run.sh [--large] [--work DIR]" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ -z "$WORK" ]; then
+  if [ -d /dev/shm ] && [ -w /dev/shm ]; then WORK=/dev/shm/pseudolink-bench; else WORK=/tmp/pseudolink-bench; fi
+fi
+mkdir -p "$WORK"
+[ -x /usr/bin/time ] || { echo "bench/run.sh needs /usr/bin/time (Debian: apt-get install time)" >&2; exit 2; }
+python3 -c "import pandas" 2>/dev/null || { echo "the relink baseline needs pandas: pip install pandas" >&2; exit 2; }
+
+cargo build --release --quiet
+PL="$PWD/target/release/pseudolink"
+KEY="$PWD/keys-example/example.key"
+THREADS=$(nproc)
+
+RESULTS="$WORK/results.tsv"
+: > "$RESULTS"
+
+# run NAME ROWS CMD...: time a command, record wall seconds and peak RSS.
+run() {
+  local name="$1" rows="$2"; shift 2
+  local log="$WORK/$name.time"
+  /usr/bin/time -v "$@" > /dev/null 2> "$log" || { cat "$log" >&2; echo "FAILED: $name" >&2; exit 1; }
+  local wall rss
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$log")
+  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+  printf '%s\t%s\t%s\t%s\n' "$name" "$rows" "$wall" "$rss" >> "$RESULTS"
+  echo "  $name: ${wall}s, peak $((rss / 1024)) MiB" >&2
+}
+
+rows_of() { echo $(( $(wc -l < "$1") - 1 )); }
+
+tokenise_pair() {
+  local label="$1" input="$2" rows
+  rows=$(rows_of "$input")
+  echo "tokenise $label ($rows rows)" >&2
+  rm -f "$WORK/tok-$label.csv" "$WORK/tok-$label.csv.manifest.json"
+  run "tokenise-$label" "$rows" "$PL" tokenise -q --threads "$THREADS" --key "$KEY" "$input" --output "$WORK/tok-$label.csv"
+  run "python-$label" "$rows" python3 bench/tokenise_baseline.py "$KEY" "$input" "$WORK/py-$label.csv"
+  cmp -s "$WORK/tok-$label.csv" "$WORK/py-$label.csv" || { echo "MISMATCH: tokenise outputs differ ($label)" >&2; exit 1; }
+  echo "  outputs agree byte for byte" >&2
+}
+
+gen() { # gen DIR PEOPLE EVENTS
+  if [ ! -s "$1/usage.csv" ]; then "$PL" synth --people "$2" --events "$3" --seed 42 --out "$1" --force 2>/dev/null; fi
+}
+
+# 1. Tokenise: 1M referrals (and 10M with --large).
+gen "$WORK/ref1m" 1000000 0
+tokenise_pair 1m "$WORK/ref1m/referrals.csv"
+if [ "$LARGE" = 1 ]; then
+  gen "$WORK/ref10m" 10000000 0
+  tokenise_pair 10m "$WORK/ref10m/referrals.csv"
+fi
+
+# 2. Relink: 200k-person cohort, ~2M usage rows; and a 50k cohort for the
+#    memory slope (bytes per cohort person).
+relink_pair() {
+  local label="$1" dir="$2" rows
+  "$PL" tokenise -q --key "$KEY" "$dir/referrals.csv" --output "$dir/tokens.csv" --force
+  rows=$(rows_of "$dir/usage.csv")
+  echo "relink $label ($rows usage rows)" >&2
+  run "relink-$label" "$rows" "$PL" relink -q --threads "$THREADS" --cohort "$dir/tokens.csv" --usage "$dir/usage.csv" \
+      --key "$KEY" --disclosure none --output "$dir/report.csv" --force
+  run "pandas-$label" "$rows" sh -c "python3 bench/relink_baseline.py '$KEY' '$dir/tokens.csv' '$dir/usage.csv' > '$dir/pandas.csv'"
+  cut -d, -f1-5 "$dir/report.csv" | diff -q - "$dir/pandas.csv" > /dev/null \
+    || { echo "MISMATCH: relink counts differ from pandas ($label)" >&2; diff <(cut -d, -f1-5 "$dir/report.csv") "$dir/pandas.csv" >&2; exit 1; }
+  echo "  counts agree with pandas" >&2
+}
+gen "$WORK/rel200k" 200000 2000000
+relink_pair 200k "$WORK/rel200k"
+gen "$WORK/rel50k" 50000 500000
+"$PL" tokenise -q --key "$KEY" "$WORK/rel50k/referrals.csv" --output "$WORK/rel50k/tokens.csv" --force
+run "relink-50k" "$(rows_of "$WORK/rel50k/usage.csv")" "$PL" relink -q --threads "$THREADS" \
+    --cohort "$WORK/rel50k/tokens.csv" --usage "$WORK/rel50k/usage.csv" --key "$KEY" --output "$WORK/rel50k/report.csv" --force
+P200=$(rows_of "$WORK/rel200k/tokens.csv")
+P50=$(rows_of "$WORK/rel50k/tokens.csv")
+
+# 3. The table.
+echo
+echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr); threads: $THREADS; data in $WORK"
+awk -F'\t' -v p200="$P200" -v p50="$P50" '
+  { name[NR]=$1; rows[$1]=$2; wall[$1]=$3; rss[$1]=$4; order[NR]=$1 }
+  END {
+    printf "%-18s %12s %9s %13s %10s %s\n", "run", "rows", "wall s", "rows/s", "peak MiB", "vs baseline"
+    for (i = 1; i <= NR; i++) {
+      n = order[i]
+      rate = (wall[n] > 0) ? rows[n] / wall[n] : 0
+      base = ""
+      if (n ~ /^tokenise-/) { b = n; sub(/^tokenise-/, "python-", b); if (wall[n] > 0) base = sprintf("%.1fx faster than Python", wall[b] / wall[n]) }
+      if (n ~ /^relink-200k$/) { if (wall[n] > 0) base = sprintf("%.1fx faster than pandas", wall["pandas-200k"] / wall[n]) }
+      printf "%-18s %12d %9.2f %13.0f %10.1f %s\n", n, rows[n], wall[n], rate, rss[n] / 1024, base
+    }
+    if (p200 > p50) {
+      slope = (rss["relink-200k"] - rss["relink-50k"]) * 1024 / (p200 - p50)
+      printf "\nrelink memory: %.0f bytes per cohort person (peak RSS slope between %d and %d cohort rows)\n", slope, p50, p200
+    }
+  }' "$RESULTS"
