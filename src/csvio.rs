@@ -870,11 +870,56 @@ fn same_path(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// SHA-256 of a stream, computed on its own thread so that hashing a large
+/// output does not hold up writing it. Buffers go in by value and come back
+/// for reuse.
+struct HashPipe {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    back: std::sync::mpsc::Receiver<Vec<u8>>,
+    handle: Option<std::thread::JoinHandle<[u8; 32]>>,
+}
+
+impl HashPipe {
+    fn new() -> HashPipe {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let (back_tx, back) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let handle = std::thread::spawn(move || {
+            let mut h = Sha256::new();
+            for buf in rx {
+                h.update(&buf);
+                let _ = back_tx.try_send(buf);
+            }
+            h.finalize().into()
+        });
+        HashPipe {
+            tx: Some(tx),
+            back,
+            handle: Some(handle),
+        }
+    }
+
+    /// Hashes `buf` (in order) and returns a spent buffer, if one is back.
+    fn feed(&mut self, buf: Vec<u8>) -> Option<Vec<u8>> {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(buf);
+        }
+        self.back.try_recv().ok()
+    }
+
+    fn finish(mut self) -> [u8; 32] {
+        drop(self.tx.take());
+        self.handle
+            .take()
+            .and_then(|h| h.join().ok())
+            .expect("the hashing thread does not panic")
+    }
+}
+
 /// An output that appears under its final name only when committed.
 pub struct AtomicOutput {
     inner: OutputInner,
     label: Source,
-    hasher: Option<Sha256>,
+    hasher: Option<HashPipe>,
 }
 
 enum OutputInner {
@@ -925,7 +970,7 @@ impl AtomicOutput {
 
     /// Also computes the SHA-256 of everything written (for the manifest).
     pub fn with_sha256(mut self) -> Self {
-        self.hasher = Some(Sha256::new());
+        self.hasher = Some(HashPipe::new());
         self
     }
 
@@ -936,9 +981,24 @@ impl AtomicOutput {
 
     /// Writes bytes, mapping failures to a typed error.
     pub fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        self.write_raw(bytes)?;
         if let Some(h) = &mut self.hasher {
-            h.update(bytes);
+            h.feed(bytes.to_vec());
         }
+        Ok(())
+    }
+
+    /// Writes a buffer it may keep (to hash it on another thread); returns
+    /// a spent buffer for reuse when one is available.
+    pub fn put_vec(&mut self, buf: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        self.write_raw(&buf)?;
+        Ok(match &mut self.hasher {
+            Some(h) => h.feed(buf),
+            None => Some(buf),
+        })
+    }
+
+    fn write_raw(&mut self, bytes: &[u8]) -> Result<()> {
         let r = match &mut self.inner {
             OutputInner::Stdout(w) => w.write_all(bytes),
             OutputInner::File { tmp, .. } => tmp.write_all(bytes),
@@ -956,7 +1016,7 @@ impl AtomicOutput {
             file: label.clone(),
             source,
         };
-        let digest = self.hasher.map(|h| h.finalize().into());
+        let digest = self.hasher.map(HashPipe::finish);
         match self.inner {
             OutputInner::Stdout(mut w) => w.flush().map_err(err)?,
             OutputInner::File { tmp, path, force } => {
@@ -987,12 +1047,12 @@ impl AtomicOutput {
 
 impl Write for AtomicOutput {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(h) = &mut self.hasher {
-            h.update(buf);
-        }
         match &mut self.inner {
             OutputInner::Stdout(w) => w.write_all(buf)?,
             OutputInner::File { tmp, .. } => tmp.write_all(buf)?,
+        }
+        if let Some(h) = &mut self.hasher {
+            h.feed(buf.to_vec());
         }
         Ok(buf.len())
     }

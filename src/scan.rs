@@ -229,12 +229,13 @@ pub fn open(
 }
 
 /// Reads every batch, scans it (on `threads` workers) and hands each result
-/// to `sink` in order. Returns the merged summary.
+/// to `sink` in order. The sink may take `out` (leaving a buffer to reuse,
+/// or an empty one). Returns the merged summary.
 pub fn run<R: Read + Send>(
     mut reader: RecordReader<R>,
     scanner: &Scanner<'_>,
     threads: usize,
-    mut sink: impl FnMut(&BatchResult) -> Result<()>,
+    mut sink: impl FnMut(&mut BatchResult) -> Result<()>,
 ) -> Result<Summary> {
     let mut merger = Merger::default();
     let batches = reader.recycler();
@@ -248,9 +249,9 @@ pub fn run<R: Read + Send>(
             batches.put(batch);
             result
         },
-        |result| {
+        |mut result| {
             merger.add(&result);
-            sink(&result)?;
+            sink(&mut result)?;
             let mut out = result.out;
             out.clear();
             buffers.put(out);

@@ -108,7 +108,10 @@ pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
         tokeniser: Some(&tokeniser),
     };
     let summary = scan::run(reader, &scanner, opts.threads, |result| {
-        out.put(&result.out)?;
+        let buf = std::mem::take(&mut result.out);
+        if let Some(spent) = out.put_vec(buf)? {
+            result.out = spent;
+        }
         if let Some(w) = &mut rejects {
             w.write(&result.rejects)?;
         }
