@@ -18,6 +18,7 @@ pub mod cmd;
 pub mod csvio;
 pub mod date;
 pub mod error;
+pub mod fuzz_targets;
 pub mod key;
 pub mod manifest;
 pub mod nhs;

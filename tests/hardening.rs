@@ -1,0 +1,528 @@
+//! Hostile input, leak-proofing and crash safety, through the binary.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Planted identifiers: synthetic valid numbers that must never appear in
+/// any message or ICB-side file.
+fn planted() -> Vec<String> {
+    (0..4).map(|i| valid_from(812_345_000 + i * 101)).collect()
+}
+
+fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = pl();
+    cmd.args(args);
+    if let Some(s) = stdin {
+        cmd.write_stdin(s.to_vec());
+    }
+    cmd.output().unwrap()
+}
+
+/// Every subcommand through every error path: exit 2 (never a panic's
+/// 101), and no planted NHS number or key text in stdout, stderr or any
+/// file written other than the provider's rejects file.
+#[test]
+fn no_error_path_leaks_an_identifier_or_the_key() {
+    let s = Scratch::new();
+    let n = planted();
+    let key = s.key();
+    let k = key.to_str().unwrap();
+    let p = |name: &str| s.path(name).to_str().unwrap().to_string();
+
+    s.write(
+        "ragged.csv",
+        format!("nhs_number,x\n{},a\n{},b,c\n", n[0], n[1]),
+    );
+    s.write(
+        "unclosed.csv",
+        format!("nhs_number,x\n{},\"a\n{},b\n", n[0], n[1]),
+    );
+    s.write(
+        "afterquote.csv",
+        format!("nhs_number,x\n\"{}\"{},a\n", n[0], n[1]),
+    );
+    s.write("nocol.csv", format!("id,x\n{},a\n", n[0]));
+    s.write(
+        "twocols.csv",
+        format!("nhs_number,NHS No\n{},{}\n", n[0], n[1]),
+    );
+    s.write("badheader.csv", b"nhs_number,\xff\n1,2\n");
+    s.write("empty.csv", "");
+    s.write(
+        "good.csv",
+        format!(
+            "nhs_number,intervention_date,cohort\n{},2024-01-01,A\n{},2024-02-01,B\n",
+            n[0], n[1]
+        ),
+    );
+    s.write(
+        "cohort-raw.csv",
+        format!("token,intervention_date,cohort\n{},2024-01-01,A\n", n[2]),
+    );
+    s.write(
+        "usage.csv",
+        format!(
+            "nhs_number,event_date,event_type\n{},2024-03-01,AE\n{},{},AE\n",
+            n[0], n[1], n[3]
+        ),
+    );
+    s.write(
+        "usage-baddate.csv",
+        format!(
+            "nhs_number,event_date,event_type\n{},2024-03-01,AE\n{},{},AE\n",
+            n[0], n[1], n[3]
+        ),
+    );
+    // Key files: the SPEC key with one character broken, two key lines, short.
+    let broken = format!("{}x{}", &SPEC_KEY[..20], &SPEC_KEY[21..]);
+    s.write("broken.key", &broken);
+    s.write("twokeys.key", format!("{SPEC_KEY}\n{SPEC_KEY}\n"));
+    s.write("short.key", &SPEC_KEY[..48]);
+    for f in ["broken.key", "twokeys.key", "short.key"] {
+        s.private(f);
+    }
+    s.write("other.key", format!("{}\n", "cd".repeat(32)));
+    s.private("other.key");
+    // A cohort tokenised under another key, for the key-id mismatch.
+    let ok = run(
+        &[
+            "tokenise",
+            "-q",
+            "--key",
+            &p("other.key"),
+            &p("good.csv"),
+            "--output",
+            &p("other-tokens.csv"),
+        ],
+        None,
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let ok = run(
+        &[
+            "tokenise",
+            "-q",
+            "--key",
+            k,
+            &p("good.csv"),
+            "--output",
+            &p("tokens.csv"),
+        ],
+        None,
+    );
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    s.write("corrupt.csv", s.read("tokens.csv"));
+    s.write("corrupt.csv.manifest.json", "{ not json");
+    s.write("exists.csv", "precious");
+
+    let cases: Vec<Vec<String>> = vec![
+        vec!["validate".into(), p("ragged.csv")],
+        vec!["validate".into(), p("unclosed.csv")],
+        vec!["validate".into(), p("afterquote.csv")],
+        vec!["validate".into(), p("nocol.csv")],
+        vec!["validate".into(), p("twocols.csv")],
+        vec!["validate".into(), p("badheader.csv")],
+        vec!["validate".into(), p("empty.csv")],
+        vec![
+            "validate".into(),
+            p("good.csv"),
+            "--column".into(),
+            "nhs nmber".into(),
+        ],
+        vec!["validate".into(), p("missing.csv")],
+        vec![
+            "tokenise".into(),
+            "--key".into(),
+            p("broken.key"),
+            p("good.csv"),
+        ],
+        vec![
+            "tokenise".into(),
+            "--key".into(),
+            p("twokeys.key"),
+            p("good.csv"),
+        ],
+        vec![
+            "tokenise".into(),
+            "--key".into(),
+            p("short.key"),
+            p("good.csv"),
+        ],
+        vec![
+            "tokenise".into(),
+            "--key".into(),
+            k.into(),
+            p("ragged.csv"),
+            "--output".into(),
+            p("out1.csv"),
+        ],
+        vec![
+            "tokenise".into(),
+            "--key".into(),
+            k.into(),
+            p("good.csv"),
+            "--output".into(),
+            p("exists.csv"),
+        ],
+        vec![
+            "tokenise".into(),
+            "--key".into(),
+            k.into(),
+            p("good.csv"),
+            "--output".into(),
+            p("no/such/dir/out.csv"),
+        ],
+        vec![
+            "tokenise".into(),
+            "--key".into(),
+            k.into(),
+            p("good.csv"),
+            "--delimiter".into(),
+            "\"".into(),
+        ],
+        vec!["key-id".into(), "--key".into(), p("broken.key")],
+        vec!["keygen".into(), "--output".into(), k.into()],
+        vec![
+            "relink".into(),
+            "--cohort".into(),
+            p("other-tokens.csv"),
+            "--usage".into(),
+            p("usage.csv"),
+            "--key".into(),
+            k.into(),
+        ],
+        vec![
+            "relink".into(),
+            "--cohort".into(),
+            p("cohort-raw.csv"),
+            "--usage".into(),
+            p("usage.csv"),
+            "--key".into(),
+            k.into(),
+        ],
+        vec![
+            "relink".into(),
+            "--cohort".into(),
+            p("tokens.csv"),
+            "--usage".into(),
+            p("usage-baddate.csv"),
+            "--key".into(),
+            k.into(),
+        ],
+        vec![
+            "relink".into(),
+            "--cohort".into(),
+            p("tokens.csv"),
+            "--usage".into(),
+            p("usage.csv"),
+            "--key".into(),
+            k.into(),
+            "--group-by".into(),
+            "nope".into(),
+        ],
+        vec![
+            "relink".into(),
+            "--cohort".into(),
+            p("corrupt.csv"),
+            "--usage".into(),
+            p("usage.csv"),
+            "--key".into(),
+            k.into(),
+        ],
+        vec![
+            "relink".into(),
+            "--cohort".into(),
+            p("tokens.csv"),
+            "--usage".into(),
+            p("usage.csv"),
+        ],
+        vec![
+            "relink".into(),
+            "--cohort".into(),
+            p("tokens.csv"),
+            "--usage".into(),
+            p("usage.csv"),
+            "--key".into(),
+            p("broken.key"),
+        ],
+    ];
+    let mut secrets: Vec<String> = n.clone();
+    secrets.push(SPEC_KEY.to_string());
+    for start in (0..SPEC_KEY.len() - 16).step_by(8) {
+        secrets.push(SPEC_KEY[start..start + 16].to_string());
+    }
+    secrets.push(broken[..16].to_string());
+    secrets.push("cdcdcdcdcdcdcdcd".to_string());
+    let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    for args in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("error: ") || err.contains("\nerror: "),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("internal error"), "{args:?}: {err}");
+        assert_no_leak(&[&out.stdout, &out.stderr], &secret_refs);
+    }
+    // Files on disk: only the inputs, the two token files and manifests.
+    assert_eq!(s.text("exists.csv"), "precious");
+    for f in s.files() {
+        if f.ends_with("tokens.csv") || f.ends_with(".manifest.json") {
+            assert_no_leak(&[&s.read(&f)], &secret_refs);
+        }
+        assert!(!f.contains("pseudolink-partial"), "left behind: {f}");
+        assert_ne!(f, "out1.csv");
+    }
+    // The date cell held an NHS number: the message names the row and
+    // withholds the value.
+    let out = run(
+        &[
+            "relink",
+            "--cohort",
+            &p("tokens.csv"),
+            "--usage",
+            &p("usage-baddate.csv"),
+            "--key",
+            k,
+        ],
+        None,
+    );
+    assert!(
+        stderr(&out).contains("row 2, column \"event_date\": the value (withheld"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn hostile_csv_shapes() {
+    let s = Scratch::new();
+    let n = valid_from(640_000_000);
+    // Lone CR line endings, a 1 MB field, a quoted field with everything.
+    let big = "x".repeat(1 << 20);
+    s.write(
+        "odd.csv",
+        format!("nhs_number,note\r{n},\"{big}\"\r{n},\"a,\"\"b\"\"\nc\"\r"),
+    );
+    let out = run(
+        &[
+            "tokenise",
+            "--key",
+            s.key().to_str().unwrap(),
+            s.path("odd.csv").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("token,note\r"));
+    assert!(text.contains(&big));
+    assert!(text.ends_with(",\"a,\"\"b\"\"\nc\"\r"));
+
+    // 10,000 columns, the NHS number in the last.
+    let mut header: Vec<String> = (0..9_999).map(|i| format!("c{i}")).collect();
+    header.push("nhs_number".into());
+    let mut row: Vec<String> = (0..9_999).map(|i| i.to_string()).collect();
+    row.push(n.clone());
+    s.write(
+        "wide.csv",
+        format!("{}\n{}\n", header.join(","), row.join(",")),
+    );
+    let out = run(&["validate", s.path("wide.csv").to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Non-UTF-8 in the NHS column is invalid_character, and the rejects
+    // file keeps the bytes as they were.
+    s.write("latin1.csv", b"nhs_number\n9434765919\n94347\xe959\n");
+    let out = run(
+        &[
+            "validate",
+            s.path("latin1.csv").to_str().unwrap(),
+            "--rejects",
+            s.path("rej.csv").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        s.read("rej.csv"),
+        b"row,reason,value\n2,invalid_character,94347\xe959\n"
+    );
+
+    // Header only, with and without a final newline; no newline at the end of data.
+    s.write("h.csv", "nhs_number");
+    let out = run(&["validate", s.path("h.csv").to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("rows read: 0"));
+    s.write("nonl.csv", format!("nhs_number\n{n}"));
+    let out = run(
+        &[
+            "tokenise",
+            "--key",
+            s.key().to_str().unwrap(),
+            s.path("nonl.csv").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success());
+    assert!(!stdout(&out).ends_with('\n'));
+    assert_eq!(stdout(&out).lines().count(), 2);
+}
+
+#[test]
+fn a_ten_megabyte_key_file_is_refused_without_reading_it_all() {
+    let s = Scratch::new();
+    let big = vec![b'a'; 10 * 1024 * 1024];
+    s.write("big.key", &big);
+    let out = run(
+        &["key-id", "--key", s.path("big.key").to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("larger than 64 KiB"));
+}
+
+fn wait_for_partial(dir: &std::path::Path, child: &mut std::process::Child) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        let partial = std::fs::read_dir(dir).unwrap().any(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("pseudolink-partial")
+        });
+        if partial {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+/// SIGKILL in the middle of a run leaves nothing under the final name, and
+/// an existing file (being replaced with --force) untouched.
+#[cfg(unix)]
+#[test]
+fn killing_tokenise_mid_run_leaves_no_partial_output() {
+    let s = Scratch::new();
+    let gen = run(
+        &[
+            "synth",
+            "--people",
+            "60000",
+            "--events",
+            "200000",
+            "--seed",
+            "3",
+            "--out",
+            s.dir.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(gen.status.success(), "{}", stderr(&gen));
+    s.write("out.csv", "precious");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pseudolink"))
+        .args(["tokenise", "-q", "--threads", "1", "--force", "--key"])
+        .arg(s.key())
+        .arg(s.path("referrals.csv"))
+        .arg("--output")
+        .arg(s.path("out.csv"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let caught = wait_for_partial(s.dir.path(), &mut child);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        caught,
+        "the run finished before it could be killed; make the input larger"
+    );
+    assert_eq!(s.text("out.csv"), "precious");
+    assert!(!s.exists("out.csv.manifest.json"));
+
+    // And with no existing file, nothing appears under the final name.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pseudolink"))
+        .args(["tokenise", "-q", "--threads", "1", "--key"])
+        .arg(s.key())
+        .arg(s.path("referrals.csv"))
+        .arg("--output")
+        .arg(s.path("fresh.csv"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Remove the first run's leftover so we see this run's partial file.
+    for f in s.files() {
+        if f.contains("pseudolink-partial") {
+            std::fs::remove_file(s.path(&f)).unwrap();
+        }
+    }
+    let caught = wait_for_partial(s.dir.path(), &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(caught);
+    assert!(!s.exists("fresh.csv"));
+}
+
+#[cfg(unix)]
+#[test]
+fn killing_relink_mid_run_leaves_existing_outputs_untouched() {
+    let s = Scratch::new();
+    let gen = run(
+        &[
+            "synth",
+            "--people",
+            "20000",
+            "--events",
+            "600000",
+            "--seed",
+            "4",
+            "--out",
+            s.dir.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(gen.status.success());
+    let tok = run(
+        &[
+            "tokenise",
+            "-q",
+            "--key",
+            s.key().to_str().unwrap(),
+            s.path("referrals.csv").to_str().unwrap(),
+            "--output",
+            s.path("tokens.csv").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(tok.status.success());
+    s.write("report.csv", "precious");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pseudolink"))
+        .args(["relink", "-q", "--threads", "1", "--force", "--key"])
+        .arg(s.key())
+        .arg("--cohort")
+        .arg(s.path("tokens.csv"))
+        .arg("--usage")
+        .arg(s.path("usage.csv"))
+        .arg("--output")
+        .arg(s.path("report.csv"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    let still_running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        still_running,
+        "relink finished before it could be killed; make the input larger"
+    );
+    assert_eq!(s.text("report.csv"), "precious");
+}
