@@ -63,9 +63,10 @@ pub fn tokenise_run(data: &[u8]) {
         delimiter,
         has_headers,
     };
-    let key = Key::parse(b"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
-        .ok()
-        .expect("the SPEC key parses");
+    let Ok(key) = Key::parse(b"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
+    else {
+        unreachable!("the SPEC key parses")
+    };
     let tokeniser = Tokeniser::new(&key);
     let Ok(mut reader) = RecordReader::new(rest, Source::Stdin, opts) else {
         return;
