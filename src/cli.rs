@@ -114,6 +114,22 @@ and files made with different keys are refused.",
         after_long_help = "Examples:\n  pseudolink relink --cohort tokens.csv --usage usage.csv --key team.key --output report.csv\n  pseudolink relink --cohort tokens.csv --usage usage-tokens.csv --usage-token-column token \\\n      --data-start 2022-04-01 --data-end 2025-03-31 --output report.csv --people people.csv"
     )]
     Relink(Box<RelinkArgs>),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(
+        long_about = "Print a completion script for your shell on standard output.",
+        after_long_help = "Examples:\n  pseudolink completions bash > ~/.local/share/bash-completion/completions/pseudolink\n  pseudolink completions zsh > ~/.zfunc/_pseudolink\n  pseudolink completions powershell >> $PROFILE"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on standard output.
+    #[command(
+        long_about = "Print the manual page in roff format on standard output.",
+        after_long_help = "Example:\n  pseudolink man > pseudolink.1 && man ./pseudolink.1"
+    )]
+    Man,
     /// Write synthetic referrals and usage files, to rehearse the whole flow.
     #[command(
         long_about = "Write a synthetic referrals file (NHS numbers in mixed presentations, \
@@ -499,10 +515,35 @@ impl TokeniseArgs {
     }
 }
 
+/// Writes the completion script for `shell`.
+pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "pseudolink", out);
+}
+
+/// Writes the man page (roff).
+pub fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    clap_mangen::Man::new(Cli::command()).render(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn completions_and_man_page_render() {
+        let mut out = Vec::new();
+        write_completions(clap_complete::Shell::Bash, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("tokenise") && text.contains("--usage-token-column"));
+        let mut man = Vec::new();
+        write_man(&mut man).unwrap();
+        let man = String::from_utf8(man).unwrap();
+        assert!(man.contains(".TH pseudolink"), "{}", &man[..200]);
+        assert!(man.contains("SPEC version 1"));
+    }
 
     #[test]
     fn cli_is_well_formed() {

@@ -23,6 +23,7 @@ pub mod key;
 pub mod manifest;
 pub mod nhs;
 pub mod pipeline;
+pub mod progress;
 pub mod relink;
 pub mod report;
 pub mod scan;

@@ -79,6 +79,17 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Completions { shell } => {
+            pseudolink::cli::write_completions(shell, &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            pseudolink::cli::write_man(&mut std::io::stdout()).map_err(|source| Error::Write {
+                file: pseudolink::error::Source::Stdout,
+                source,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Synth(args) => {
             let opts = args.options()?;
             let (paths, counts) = cmd::synth::run(&opts)?;

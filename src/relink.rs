@@ -18,6 +18,7 @@ use crate::date;
 use crate::error::{shown_value, Error, Result, Source};
 use crate::nhs::{canonicalise, ReasonCounts};
 use crate::pipeline::{run_ordered, Pool};
+use crate::progress::Progress;
 use crate::token::{parse_token, Tokeniser};
 
 /// One person in the cohort.
@@ -387,6 +388,7 @@ pub fn count_usage(
     ids: &UsageIds<'_>,
     cohort: &Cohort,
     threads: usize,
+    progress: &Progress,
 ) -> Result<Usage> {
     let mut reader = open_with_header(file, csv)?;
     let n = reader.n_fields()?.unwrap_or(0);
@@ -517,7 +519,13 @@ pub fn count_usage(
         rows_pool.put(rows);
         Ok(())
     };
-    run_ordered(threads, || reader.next_batch(), work, consume)?;
+    let produce = || {
+        let batch = reader.next_batch()?;
+        progress.update(reader.bytes_read(), reader.rows());
+        Ok(batch)
+    };
+    run_ordered(threads, produce, work, consume)?;
+    progress.finish();
     // Report event types in a stable order.
     let mut order: Vec<usize> = (0..usage.types.len()).collect();
     order.sort_by(|&a, &b| usage.types[a].cmp(&usage.types[b]));

@@ -18,6 +18,7 @@ use crate::csvio::{
 use crate::error::{Error, Result, Source};
 use crate::nhs::{canonicalise, Reason, ReasonCounts, SeenNumbers};
 use crate::pipeline::{run_ordered, Pool};
+use crate::progress::Progress;
 use crate::token::{Tokeniser, TOKEN_HEX_LEN};
 
 /// How many invalid rows a summary lists by number.
@@ -235,6 +236,7 @@ pub fn run<R: Read + Send>(
     mut reader: RecordReader<R>,
     scanner: &Scanner<'_>,
     threads: usize,
+    progress: &Progress,
     mut sink: impl FnMut(&mut BatchResult) -> Result<()>,
 ) -> Result<Summary> {
     let mut merger = Merger::default();
@@ -242,7 +244,11 @@ pub fn run<R: Read + Send>(
     let buffers: Pool<Vec<u8>> = Pool::default();
     run_ordered(
         threads,
-        || reader.next_batch(),
+        || {
+            let batch = reader.next_batch()?;
+            progress.update(reader.bytes_read(), reader.rows());
+            Ok(batch)
+        },
         |mut batch| {
             let result = scanner.scan(&batch, buffers.get());
             batch.clear();
@@ -258,6 +264,7 @@ pub fn run<R: Read + Send>(
             Ok(())
         },
     )?;
+    progress.finish();
     Ok(merger.finish())
 }
 

@@ -130,6 +130,11 @@ fn round_trip_with_manifest_and_rejects() {
         "{summary}"
     );
     assert!(summary.contains("duplicate numbers: 1"), "{summary}");
+    // stderr is not a terminal here: no progress bar.
+    assert!(
+        !summary.contains("ETA") && !summary.contains("rows/s"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -440,6 +445,43 @@ fn token_column_name_clash_is_refused() {
         .unwrap();
     assert!(out.status.success());
     assert!(stdout(&out).starts_with("token,pseudo_id\n"));
+}
+
+#[test]
+fn quiet_prints_nothing_on_success() {
+    let s = Scratch::new();
+    let (csv, _) = referrals(5);
+    s.write("in.csv", &csv);
+    let out = pl()
+        .args(["tokenise", "-q", "--key"])
+        .arg(s.key())
+        .arg(s.path("in.csv"))
+        .arg("--output")
+        .arg(s.path("out.csv"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(stderr(&out), "");
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn completions_man_and_version() {
+    let out = pl().args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("relink"));
+    let out = pl().arg("man").output().unwrap();
+    assert!(stdout(&out).contains(".SH NAME"));
+    let out = pl().arg("--version").output().unwrap();
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("pseudolink {} (SPEC version 1)", env!("CARGO_PKG_VERSION"))
+    );
+    let short = pl().args(["tokenise", "-h"]).output().unwrap();
+    let long = pl().args(["tokenise", "--help"]).output().unwrap();
+    assert!(stdout(&long).contains("Examples:"));
+    assert!(!stdout(&short).contains("Examples:"));
+    assert!(stdout(&short).len() < stdout(&long).len());
 }
 
 #[test]

@@ -10,6 +10,7 @@ use crate::csvio::{check_outputs, csv_write_error, AtomicOutput, ColumnSpec, Csv
 use crate::error::{Error, Result, Source};
 use crate::key::KeyId;
 use crate::manifest::Manifest;
+use crate::progress::{input_size, Progress};
 use crate::relink::{
     count_usage, load_cohort, Cohort, CohortColumns, Usage, UsageColumns, UsageIds,
 };
@@ -220,6 +221,7 @@ pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
         &ids,
         &cohort,
         opts.threads,
+        &Progress::new("relink", input_size(&usage_src), msg.quiet),
     )?;
     if usage.rows_read == 0 {
         return Err(Error::NothingToReport(format!(

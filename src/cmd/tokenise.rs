@@ -12,6 +12,7 @@ use crate::csvio::{check_outputs, escape, AtomicOutput, ColumnSpec, CsvOptions, 
 use crate::error::{Error, Result, Source};
 use crate::key::KeyId;
 use crate::manifest::{self, Manifest};
+use crate::progress::{input_size, Progress};
 use crate::scan::{self, RejectsWriter, Scanner, Summary};
 use crate::token::Tokeniser;
 
@@ -107,7 +108,8 @@ pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
         column,
         tokeniser: Some(&tokeniser),
     };
-    let summary = scan::run(reader, &scanner, opts.threads, |result| {
+    let progress = Progress::new("tokenise", input_size(&opts.input), opts.messages.quiet);
+    let summary = scan::run(reader, &scanner, opts.threads, &progress, |result| {
         let buf = std::mem::take(&mut result.out);
         if let Some(spent) = out.put_vec(buf)? {
             result.out = spent;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use super::Messages;
 use crate::csvio::{check_outputs, AtomicOutput, ColumnSpec, CsvOptions};
 use crate::error::{Result, Source};
+use crate::progress::{input_size, Progress};
 use crate::scan::{self, RejectsWriter, Scanner, Summary};
 
 /// Checked options for `validate`.
@@ -43,7 +44,8 @@ pub fn run(opts: &ValidateOptions) -> Result<Summary> {
         column,
         tokeniser: None,
     };
-    let summary = scan::run(reader, &scanner, opts.threads, |result| {
+    let progress = Progress::new("validate", input_size(&opts.input), opts.messages.quiet);
+    let summary = scan::run(reader, &scanner, opts.threads, &progress, |result| {
         if let Some(w) = &mut rejects {
             w.write(&result.rejects)?;
         }
