@@ -84,8 +84,9 @@ the same key before any data is sent.",
         long_about = "Check every NHS number in a column: format, Modulus 11 check digit, \
 placeholders and spreadsheet damage. Prints a summary with counts per reason code and \
 the first invalid rows. With --rejects, writes every invalid row (row, reason, value).\n\n\
-Exits 1 when any number is invalid, 0 when none is.",
-        after_long_help = "Examples:\n  pseudolink validate referrals.csv\n  pseudolink validate referrals.csv --column \"NHS No\" --rejects to-fix.csv\n  pseudolink validate --delimiter ';' --no-headers --column 2 < export.csv"
+Exits 1 when any number is invalid, 0 when none is.\n\nA spreadsheet (.xlsx, .xls, .ods) is read directly: \
+choose a sheet with --sheet.",
+        after_long_help = "Examples:\n  pseudolink validate referrals.csv\n  pseudolink validate referrals.xlsx --sheet Referrals\n  pseudolink validate referrals.csv --column \"NHS No\" --rejects to-fix.csv\n  pseudolink validate --delimiter ';' --no-headers --column 2 < export.csv"
     )]
     Validate(ValidateArgs),
     /// Replace the NHS-number column of a CSV file by keyed tokens.
@@ -162,6 +163,9 @@ pub struct RelinkArgs {
     /// Also write a record-level file: one row per person, tokens only, no suppression.
     #[arg(long, value_name = "FILE")]
     pub people: Option<PathBuf>,
+    /// Also write a self-contained HTML report with charts, for commissioners.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Cohort column holding tokens [default: the manifest's token column, else token].
     #[arg(long, value_name = "COL")]
     pub cohort_token_column: Option<ColumnSpec>,
@@ -255,6 +259,7 @@ impl RelinkArgs {
             key: self.key,
             output: self.output.filter(|p| p.as_os_str() != "-"),
             people: self.people,
+            html: self.html,
             cohort_token_column: self.cohort_token_column,
             cohort_date_column: self.cohort_date_column,
             group_by: self.group_by,
@@ -397,6 +402,9 @@ pub struct ValidateArgs {
     /// NHS-number column: header name or 1-based number [default: detected].
     #[arg(long, short = 'c', value_name = "COL")]
     pub column: Option<ColumnSpec>,
+    /// For a spreadsheet input (.xlsx, .xls, .ods): the sheet to read [default: the first].
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
     /// Write every invalid row (row, reason, value) to this file.
     #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
@@ -426,6 +434,9 @@ pub struct TokeniseArgs {
     /// NHS-number column: header name or 1-based number [default: detected].
     #[arg(long, short = 'c', value_name = "COL")]
     pub column: Option<ColumnSpec>,
+    /// For a spreadsheet input (.xlsx, .xls, .ods): the sheet to read [default: the first].
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
     /// Header of the token column in the output.
     #[arg(long, value_name = "NAME", default_value = "token")]
     pub token_column: String,
@@ -485,6 +496,7 @@ impl ValidateArgs {
             column: self.column,
             rejects: self.rejects,
             csv: self.csv.options(),
+            sheet: self.sheet,
             force: self.force,
             threads: self.run.threads()?,
             messages: self.run.messages(),
@@ -508,6 +520,7 @@ impl TokeniseArgs {
             token_column: name.to_string(),
             rejects: self.rejects,
             csv: self.csv.options(),
+            sheet: self.sheet,
             force: self.force,
             threads: self.run.threads()?,
             messages: self.run.messages(),

@@ -595,6 +595,11 @@ impl<R: Read> RecordReader<R> {
         self.header.as_ref()
     }
 
+    /// The field delimiter.
+    pub fn delimiter(&self) -> u8 {
+        self.delim
+    }
+
     /// True when the input started with a UTF-8 BOM (which was removed).
     pub fn had_bom(&self) -> bool {
         self.had_bom

@@ -228,6 +228,9 @@ pub enum Error {
     /// A manifest that cannot be used.
     #[error("manifest {file}: {problem}")]
     Manifest { file: Source, problem: String },
+    /// A spreadsheet that cannot be read, or a sheet that is not there.
+    #[error("spreadsheet {file} {problem}")]
+    Spreadsheet { file: Source, problem: String },
     /// A command-line value that makes no sense.
     #[error("{0}")]
     Usage(String),

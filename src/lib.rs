@@ -19,6 +19,7 @@ pub mod csvio;
 pub mod date;
 pub mod error;
 pub mod fuzz_targets;
+pub mod html;
 pub mod key;
 pub mod manifest;
 pub mod nhs;
@@ -30,6 +31,7 @@ pub mod scan;
 pub mod stats;
 pub mod synth;
 pub mod token;
+pub mod xlsx;
 
 pub use error::{Error, Result};
 

@@ -214,8 +214,29 @@ pub fn open(
     input: &Source,
     csv: CsvOptions,
     column: Option<&ColumnSpec>,
+    sheet: Option<&str>,
 ) -> Result<(RecordReader<Box<dyn Read + Send>>, usize)> {
-    let mut reader = RecordReader::new(open_input(input)?, input.clone(), csv)?;
+    let spreadsheet = input.path().filter(|p| crate::xlsx::is_spreadsheet(p));
+    let (source, csv): (Box<dyn Read + Send>, CsvOptions) = match spreadsheet {
+        Some(path) => (
+            Box::new(std::io::Cursor::new(crate::xlsx::sheet_to_csv(
+                path, sheet,
+            )?)),
+            CsvOptions {
+                delimiter: b',',
+                ..csv
+            },
+        ),
+        None => {
+            if sheet.is_some() {
+                return Err(Error::Usage(format!(
+                    "--sheet is for spreadsheets (.xlsx, .xls, .ods), and {input} is not one"
+                )));
+            }
+            (open_input(input)?, csv)
+        }
+    };
+    let mut reader = RecordReader::new(source, input.clone(), csv)?;
     let n_fields = match reader.n_fields()? {
         Some(n) => n,
         None => {

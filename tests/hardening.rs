@@ -449,6 +449,12 @@ fn killing_tokenise_mid_run_leaves_no_partial_output() {
     assert!(!s.exists("out.csv.manifest.json"));
 
     // And with no existing file, nothing appears under the final name.
+    // (First remove the killed run's leftover, so we see this run's.)
+    for f in s.files() {
+        if f.contains("pseudolink-partial") {
+            std::fs::remove_file(s.path(&f)).unwrap();
+        }
+    }
     let mut child = Command::new(env!("CARGO_BIN_EXE_pseudolink"))
         .args(["tokenise", "-q", "--threads", "1", "--key"])
         .arg(s.key())
@@ -458,12 +464,6 @@ fn killing_tokenise_mid_run_leaves_no_partial_output() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Remove the first run's leftover so we see this run's partial file.
-    for f in s.files() {
-        if f.contains("pseudolink-partial") {
-            std::fs::remove_file(s.path(&f)).unwrap();
-        }
-    }
     let caught = wait_for_partial(s.dir.path(), &mut child);
     child.kill().unwrap();
     child.wait().unwrap();

@@ -39,6 +39,8 @@ pub struct RelinkOptions {
     pub output: Option<PathBuf>,
     /// Record-level people file.
     pub people: Option<PathBuf>,
+    /// Self-contained HTML report.
+    pub html: Option<PathBuf>,
     /// Cohort token column; from the cohort's manifest, else `token`.
     pub cohort_token_column: Option<ColumnSpec>,
     /// Cohort intervention date column.
@@ -129,10 +131,14 @@ pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
     let msg = opts.messages;
     let cohort_src = Source::Path(opts.cohort.clone());
     let usage_src = Source::Path(opts.usage.clone());
-    let outputs: Vec<&Path> = [opts.output.as_deref(), opts.people.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let outputs: Vec<&Path> = [
+        opts.output.as_deref(),
+        opts.people.as_deref(),
+        opts.html.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     check_outputs(&[&cohort_src, &usage_src], &outputs, opts.force)?;
     if opts.cohort == opts.usage {
         return Err(Error::SameFile {
@@ -256,25 +262,7 @@ pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
         )));
     }
     let report = build(&cohort, &usage, &included);
-
-    // Write: people file first, then the report.
-    let mut written = Vec::new();
-    if let Some(p) = &opts.people {
-        let mut out = AtomicOutput::create(Some(p), opts.force)?;
-        write_people(&mut out, &cohort, &usage, &included)
-            .map_err(|e| csv_write_error(&Source::Path(p.clone()), e))?;
-        out.commit()?;
-        written.push(p.clone());
-    }
-    let mut out = AtomicOutput::create(opts.output.as_deref(), opts.force)?;
-    let label = out.label().clone();
-    out = report
-        .write_csv(out, opts.disclosure)
-        .map_err(|e| csv_write_error(&label, e))?;
-    out.commit()?;
-    written.extend(opts.output.clone());
-
-    Ok(RelinkOutcome {
+    let mut outcome = RelinkOutcome {
         report,
         key_id: seen.map(|(_, id)| id),
         coverage: (start, end, inferred),
@@ -282,8 +270,33 @@ pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
         included: n_included,
         cohort,
         usage,
-        written,
-    })
+        written: Vec::new(),
+    };
+
+    // Write: people file, HTML, then the report CSV.
+    if let Some(p) = &opts.people {
+        let mut out = AtomicOutput::create(Some(p), opts.force)?;
+        write_people(&mut out, &outcome.cohort, &outcome.usage, &included)
+            .map_err(|e| csv_write_error(&Source::Path(p.clone()), e))?;
+        out.commit()?;
+        outcome.written.push(p.clone());
+    }
+    if let Some(p) = &opts.html {
+        let page = crate::html::render(&outcome, opts.months, opts.disclosure);
+        let mut out = AtomicOutput::create(Some(p), opts.force)?;
+        out.put(page.as_bytes())?;
+        out.commit()?;
+        outcome.written.push(p.clone());
+    }
+    let mut out = AtomicOutput::create(opts.output.as_deref(), opts.force)?;
+    let label = out.label().clone();
+    out = outcome
+        .report
+        .write_csv(out, opts.disclosure)
+        .map_err(|e| csv_write_error(&label, e))?;
+    out.commit()?;
+    outcome.written.extend(opts.output.clone());
+    Ok(outcome)
 }
 
 /// The people file: token, group columns, intervention date, then

@@ -33,6 +33,8 @@ pub struct TokeniseOptions {
     pub rejects: Option<PathBuf>,
     /// CSV dialect.
     pub csv: CsvOptions,
+    /// Sheet of a spreadsheet input (the first when `None`).
+    pub sheet: Option<String>,
     /// Replace existing outputs.
     pub force: bool,
     /// Worker threads.
@@ -70,7 +72,12 @@ pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
     let tokeniser = Tokeniser::new(&key);
     drop(key);
 
-    let (reader, column) = scan::open(&opts.input, opts.csv, opts.column.as_ref())?;
+    let (reader, column) = scan::open(
+        &opts.input,
+        opts.csv,
+        opts.column.as_ref(),
+        opts.sheet.as_deref(),
+    )?;
     if let Some(h) = reader.header() {
         let clash =
             h.names.iter().enumerate().any(|(i, n)| {
@@ -94,7 +101,7 @@ pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
     if let Some(h) = reader.header() {
         let (s, e) = h.spans[column];
         out.put(&h.raw[..s])?;
-        out.put(&escape(opts.token_column.as_bytes(), opts.csv.delimiter))?;
+        out.put(&escape(opts.token_column.as_bytes(), reader.delimiter()))?;
         out.put(&h.raw[e..])?;
     }
     let mut rejects = match &opts.rejects {

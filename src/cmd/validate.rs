@@ -19,6 +19,8 @@ pub struct ValidateOptions {
     pub rejects: Option<PathBuf>,
     /// CSV dialect.
     pub csv: CsvOptions,
+    /// Sheet of a spreadsheet input (the first when `None`).
+    pub sheet: Option<String>,
     /// Replace an existing rejects file.
     pub force: bool,
     /// Worker threads.
@@ -32,7 +34,12 @@ pub struct ValidateOptions {
 pub fn run(opts: &ValidateOptions) -> Result<Summary> {
     let outputs: Vec<&std::path::Path> = opts.rejects.iter().map(PathBuf::as_path).collect();
     check_outputs(&[&opts.input], &outputs, opts.force)?;
-    let (reader, column) = scan::open(&opts.input, opts.csv, opts.column.as_ref())?;
+    let (reader, column) = scan::open(
+        &opts.input,
+        opts.csv,
+        opts.column.as_ref(),
+        opts.sheet.as_deref(),
+    )?;
     let mut rejects = match &opts.rejects {
         Some(p) => Some(RejectsWriter::new(AtomicOutput::create(
             Some(p),

@@ -1,0 +1,307 @@
+//! The HTML report: one self-contained file for commissioners.
+//!
+//! It holds the report table with disclosure applied exactly as in the CSV,
+//! a bar chart per event type (pre vs post by group) drawn as inline SVG
+//! with `plotters`, the method and the numbers in plain words, the key id
+//! and the tool version. No script, no external asset, no token, no
+//! identifier. Every piece of text from the input files is HTML-escaped.
+
+use std::fmt::Write as _;
+
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+
+use crate::cmd::relink::RelinkOutcome;
+use crate::report::{Disclosure, COLUMNS};
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+const PRE: RGBColor = RGBColor(0x00, 0x5e, 0xb8); // NHS blue
+const POST: RGBColor = RGBColor(0x00, 0x96, 0x39); // NHS green
+
+/// One bar chart: released pre and post counts per group (`None` where the
+/// count is suppressed).
+fn chart_svg(title: &str, bars: &[(String, Option<u64>, Option<u64>)]) -> String {
+    let mut svg = String::new();
+    let width = 160 + 110 * bars.len().max(1) as u32;
+    let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
+        let root = SVGBackend::with_string(&mut svg, (width.min(1100), 380)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let max = bars
+            .iter()
+            .flat_map(|b| [b.1, b.2])
+            .flatten()
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let n = bars.len() as u32;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(70)
+            .y_label_area_size(60)
+            .build_cartesian_2d((0..n).into_segmented(), 0u64..(max + max / 8 + 1))?;
+        let label = |v: &SegmentValue<u32>| match v {
+            SegmentValue::CenterOf(i) => bars
+                .get(*i as usize)
+                .map(|b| shorten(&b.0))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(bars.len())
+            .x_label_formatter(&label)
+            .y_desc("events")
+            .label_style(("sans-serif", 13))
+            .draw()?;
+        for (i, (_, pre, post)) in bars.iter().enumerate() {
+            let i = i as u32;
+            let (x0, _) = chart.backend_coord(&(SegmentValue::Exact(i), 0));
+            let (x1, y0) = chart.backend_coord(&(SegmentValue::Exact(i + 1), 0));
+            let w = x1 - x0;
+            for (k, (value, colour)) in [(pre, PRE), (post, POST)].into_iter().enumerate() {
+                let left = x0 + w / 10 + k as i32 * (w * 4 / 10);
+                let right = left + w * 4 / 10 - 2;
+                match value {
+                    Some(v) => {
+                        let (_, top) = chart.backend_coord(&(SegmentValue::Exact(i), *v));
+                        root.draw(&Rectangle::new([(left, top), (right, y0)], colour.filled()))?;
+                        root.draw(&Text::new(
+                            v.to_string(),
+                            (left, top - 16),
+                            ("sans-serif", 12).into_font(),
+                        ))?;
+                    }
+                    None => {
+                        root.draw(&Text::new(
+                            "*",
+                            (left + (right - left) / 2 - 3, y0 - 18),
+                            ("sans-serif", 16).into_font(),
+                        ))?;
+                    }
+                }
+            }
+        }
+        // Legend.
+        for (k, (name, colour)) in [("before (pre)", PRE), ("after (post)", POST)]
+            .into_iter()
+            .enumerate()
+        {
+            let x = 80 + k as i32 * 130;
+            root.draw(&Rectangle::new([(x, 40), (x + 12, 52)], colour.filled()))?;
+            root.draw(&Text::new(
+                name,
+                (x + 18, 39),
+                ("sans-serif", 13).into_font(),
+            ))?;
+        }
+        root.present()?;
+        Ok(())
+    })();
+    match drawn {
+        Ok(()) => svg,
+        Err(_) => String::from("<p>(The chart could not be drawn.)</p>"),
+    }
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() > 18 {
+        let head: String = s.chars().take(17).collect();
+        format!("{head}…")
+    } else {
+        s.to_string()
+    }
+}
+
+fn released(cell: &str) -> Option<u64> {
+    cell.parse().ok()
+}
+
+/// Renders the whole page.
+pub fn render(outcome: &RelinkOutcome, months: i32, disclosure: Disclosure) -> String {
+    let report = &outcome.report;
+    let header = report.header();
+    let cells = report.cells(disclosure);
+    let groups = report.group_columns.len();
+    let (start, end, inferred) = outcome.coverage;
+    let u = &outcome.usage;
+    let c = &outcome.cohort;
+
+    let mut h = String::new();
+    let _ = writeln!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+<title>Social prescribing: use of acute care before and after</title>\n<style>\n{}\n</style>\n</head>\n<body>",
+        CSS
+    );
+    h.push_str("<h1>Use of acute care before and after social prescribing</h1>\n");
+    if disclosure == Disclosure::None {
+        h.push_str("<p class=\"warn\"><strong>Not for release:</strong> this report shows exact counts, including small numbers. It is for the ICB's own analysts only.</p>\n");
+    }
+    let _ = writeln!(
+        h,
+        "<p class=\"lead\">For each person referred, A&amp;E attendances and other events were counted in the {months} months <em>before</em> and the {months} months <em>after</em> their first social prescribing intervention. {} people are included.</p>",
+        outcome.included
+    );
+
+    // Charts, one per event type, from the group rows (not the totals).
+    let total_rows: Vec<usize> = (0..cells.len())
+        .filter(|&i| report.rows[i].group.iter().all(|g| g == "Total"))
+        .collect();
+    let mut types: Vec<&str> = Vec::new();
+    for r in &report.rows {
+        if !types.contains(&r.event_type.as_str()) {
+            types.push(&r.event_type);
+        }
+    }
+    h.push_str("<h2>Events before and after, by group</h2>\n<div class=\"charts\">\n");
+    for t in &types {
+        let bars: Vec<(String, Option<u64>, Option<u64>)> = report
+            .rows
+            .iter()
+            .zip(&cells)
+            .enumerate()
+            .filter(|(i, (r, _))| r.event_type == *t && !total_rows.contains(i))
+            .map(|(_, (r, cell))| {
+                (
+                    r.group.join(" / "),
+                    released(&cell[groups + 2]),
+                    released(&cell[groups + 3]),
+                )
+            })
+            .collect();
+        let _ = writeln!(
+        h,
+        "<figure>{}<figcaption>{}: events in the {months} months before (blue) and after (green) the first intervention. * = suppressed (1 to 7).</figcaption></figure>",
+            chart_svg(&format!("{t} events"), &bars),
+            escape(t)
+        );
+    }
+    h.push_str("</div>\n");
+
+    // The table, exactly as in the CSV.
+    h.push_str("<h2>The numbers</h2>\n<table>\n<thead><tr>");
+    for name in &header {
+        let _ = write!(h, "<th>{}</th>", escape(name));
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for (i, row) in cells.iter().enumerate() {
+        let class = if total_rows.contains(&i) {
+            " class=\"total\""
+        } else {
+            ""
+        };
+        let _ = write!(h, "<tr{class}>");
+        for (k, cell) in row.iter().enumerate() {
+            let num = if k > groups { " class=\"num\"" } else { "" };
+            let _ = write!(h, "<td{num}>{}</td>", escape(cell));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody>\n</table>\n");
+
+    // Plain words.
+    h.push_str("<h2>How these numbers were made</h2>\n<ul>\n");
+    let _ = writeln!(
+        h,
+        "<li><strong>Windows.</strong> For a first intervention on day <em>d</em>, “before” is the {months} months up to the day before <em>d</em>, and “after” is <em>d</em> and the {months} months from it (a month from 31 January ends at the end of February).</li>"
+    );
+    let _ = writeln!(
+        h,
+        "<li><strong>Coverage.</strong> The activity data covers {start} to {end}{}. {} people whose windows reach outside that span are left out, so that everyone is counted over the same length of time.</li>",
+        if inferred { " (taken from the earliest and latest events in the data)" } else { "" },
+        outcome.excluded_incomplete_window
+    );
+    let _ = writeln!(
+        h,
+        "<li><strong>People.</strong> {} referral rows named {} people; where a person was referred more than once ({} repeat referrals), their first intervention is used. {} people are in the report.</li>",
+        c.rows_read,
+        c.len(),
+        c.duplicate_tokens,
+        outcome.included
+    );
+    let _ = writeln!(
+        h,
+        "<li><strong>Activity.</strong> {} activity records were read; {} belonged to people in the report or excluded from it, {} to people who were not referred, and {} could not be used (missing or invalid identifiers).</li>",
+        u.rows_read, u.rows_matched, u.rows_not_in_cohort, u.rows_invalid()
+    );
+    h.push_str("<li><strong>Change.</strong> <code>change_pct</code> is the change from before to after as a percentage of the events before.</li>\n");
+    h.push_str("<li><strong>p-value.</strong> A Wilcoxon signed-rank test on each person's change in events (after minus before). A small p-value (below 0.05, say) means a change this large would be unlikely if social prescribing made no difference on average. It does not show the cause: people are often referred at a peak of need, and their use of services may fall anyway (regression to the mean).</li>\n");
+    match disclosure {
+        Disclosure::Hes => h.push_str("<li><strong>Small numbers.</strong> To protect privacy, following NHS rules for hospital data, every count from 1 to 7 is shown as *, other counts are rounded to the nearest 5, and averages, percentages and p-values built on a count of 1 to 7 are shown as *. Averages and percentages are computed from the unrounded counts.</li>\n"),
+        Disclosure::None => h.push_str("<li><strong>Small numbers.</strong> None are suppressed in this version.</li>\n"),
+    }
+    h.push_str("</ul>\n");
+    let _ = writeln!(
+        h,
+        "<p class=\"meta\">Made by pseudolink {} (SPEC version {}) on {}. Key id {}. Columns: {}. This page holds counts only: no NHS numbers, tokens or other identifiers.</p>\n</body>\n</html>",
+        crate::VERSION,
+        crate::SPEC_VERSION,
+        crate::now_rfc3339(),
+        outcome
+            .key_id
+            .as_ref()
+            .map(|k| escape(k.as_str()))
+            .unwrap_or_else(|| "unknown".into()),
+        COLUMNS.join(", ")
+    );
+    h
+}
+
+const CSS: &str = "\
+body{font-family:Arial,Helvetica,sans-serif;color:#212b32;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.5}
+h1{color:#005eb8;font-size:1.8em}h2{border-bottom:2px solid #005eb8;padding-bottom:.2em;margin-top:1.6em}
+.lead{font-size:1.15em}.warn{background:#fff4f4;border-left:6px solid #d5281b;padding:.6em 1em}
+.charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;border:1px solid #d8dde0;padding:.5em;background:#fff;max-width:100%;overflow-x:auto}
+figcaption{font-size:.9em;color:#4c6272}
+table{border-collapse:collapse;font-size:.9em;width:100%}th,td{border:1px solid #d8dde0;padding:.3em .5em;text-align:left}
+th{background:#f0f4f5}td.num{text-align:right;font-variant-numeric:tabular-nums}tr.total td{font-weight:bold;background:#f7f9fa}
+.meta{color:#4c6272;font-size:.85em;margin-top:2em}code{background:#f0f4f5;padding:0 .2em}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+
+    #[test]
+    fn chart_is_inline_svg_with_labels() {
+        let svg = chart_svg(
+            "AE events",
+            &[
+                ("Over 55s".into(), Some(1635), Some(1245)),
+                ("<b>".into(), None, Some(10)),
+            ],
+        );
+        assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
+        assert!(svg.contains("1635") && svg.contains("1245"));
+        assert!(!svg.contains("<b>"), "labels are escaped");
+        assert!(
+            !svg.contains("http://") || svg.contains("xmlns"),
+            "no external references"
+        );
+    }
+}
