@@ -54,7 +54,11 @@ fn chart_svg(title: &str, bars: &[(String, Option<u64>, Option<u64>)]) -> String
             .margin(12)
             .x_label_area_size(70)
             .y_label_area_size(60)
-            .build_cartesian_2d((0..n).into_segmented(), 0u64..(max + max / 8 + 1))?;
+            // A segmented range 0..k has k + 1 segments.
+            .build_cartesian_2d(
+                (0..n.saturating_sub(1)).into_segmented(),
+                0u64..(max + max / 6 + 1),
+            )?;
         let label = |v: &SegmentValue<u32>| match v {
             SegmentValue::CenterOf(i) => bars
                 .get(*i as usize)
@@ -197,9 +201,10 @@ pub fn render(outcome: &RelinkOutcome, months: i32, disclosure: Disclosure) -> S
     h.push_str("</div>\n");
 
     // The table, exactly as in the CSV.
-    h.push_str("<h2>The numbers</h2>\n<table>\n<thead><tr>");
+    h.push_str("<h2>The numbers</h2>\n<div class=\"table\"><table>\n<thead><tr>");
     for name in &header {
-        let _ = write!(h, "<th>{}</th>", escape(name));
+        // Let long column names break after underscores.
+        let _ = write!(h, "<th>{}</th>", escape(name).replace('_', "_<wbr>"));
     }
     h.push_str("</tr></thead>\n<tbody>\n");
     for (i, row) in cells.iter().enumerate() {
@@ -215,7 +220,7 @@ pub fn render(outcome: &RelinkOutcome, months: i32, disclosure: Disclosure) -> S
         }
         h.push_str("</tr>\n");
     }
-    h.push_str("</tbody>\n</table>\n");
+    h.push_str("</tbody>\n</table></div>\n");
 
     // Plain words.
     h.push_str("<h2>How these numbers were made</h2>\n<ul>\n");
@@ -271,7 +276,7 @@ h1{color:#005eb8;font-size:1.8em}h2{border-bottom:2px solid #005eb8;padding-bott
 .lead{font-size:1.15em}.warn{background:#fff4f4;border-left:6px solid #d5281b;padding:.6em 1em}
 .charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;border:1px solid #d8dde0;padding:.5em;background:#fff;max-width:100%;overflow-x:auto}
 figcaption{font-size:.9em;color:#4c6272}
-table{border-collapse:collapse;font-size:.9em;width:100%}th,td{border:1px solid #d8dde0;padding:.3em .5em;text-align:left}
+.table{overflow-x:auto}table{border-collapse:collapse;font-size:.9em;width:100%}th,td{border:1px solid #d8dde0;padding:.3em .5em;text-align:left}
 th{background:#f0f4f5}td.num{text-align:right;font-variant-numeric:tabular-nums}tr.total td{font-weight:bold;background:#f7f9fa}
 .meta{color:#4c6272;font-size:.85em;margin-top:2em}code{background:#f0f4f5;padding:0 .2em}";
 

@@ -517,3 +517,57 @@ fn report_is_identical_across_thread_counts() {
     assert_eq!(outs[0], outs[1]);
     assert_eq!(outs[0], outs[2]);
 }
+
+#[test]
+fn html_report_is_self_contained_and_holds_no_identifiers() {
+    let w = world();
+    let usage = w.s.path("usage.csv");
+    let key = w.s.key();
+    let html = w.s.path("report.html");
+    let out = relink(
+        &w,
+        &[
+            "--usage",
+            usage.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = w.s.text("report.html");
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert_eq!(page.matches("<svg").count(), 2, "one chart per event type");
+    for banned in ["<script", "src=", "href=", "@import", "url("] {
+        assert!(
+            !page.contains(banned),
+            "external or active content: {banned}"
+        );
+    }
+    // Every released cell of the CSV is in the table, suppression included.
+    let csv = stdout(&out);
+    for line in csv.lines().skip(1) {
+        let cells: Vec<String> = line
+            .split(',')
+            .map(|c| format!("<td class=\"num\">{c}</td>"))
+            .collect();
+        for c in &cells[2..] {
+            assert!(page.contains(c.as_str()), "{c} missing from the HTML table");
+        }
+    }
+    assert!(page.contains("<td class=\"num\">*</td>"));
+    assert!(page.contains(SPEC_KEY_ID));
+    assert!(page.contains(env!("CARGO_PKG_VERSION")));
+    assert!(page.contains("excluded") || page.contains("left out"));
+    // No token (64 hex characters) and no NHS number.
+    let hex_run = page
+        .as_bytes()
+        .split(|b| !b.is_ascii_hexdigit())
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0);
+    assert!(hex_run < 64, "a token-like string is in the page");
+    let secrets: Vec<&str> = w.numbers.iter().map(String::as_str).collect();
+    assert_no_leak(&[page.as_bytes()], &secrets);
+}
