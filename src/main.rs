@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Ok(Ok(code)) => code,
         Ok(Err(e)) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Ok(Err(e)) => {
-            eprintln!("error: {e}");
+            cmd::eprint_line(&format!("error: {e}"));
             ExitCode::from(2)
         }
         Err(_) => ExitCode::from(2),
@@ -37,13 +37,13 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Keygen(args) => {
             let opts = args.options()?;
             let id = cmd::keygen::run(&opts)?;
-            eprintln!(
+            cmd::eprint_line(&format!(
                 "wrote {} (mode 0600). Key id: {} (read aloud: {})",
                 opts.output.display(),
                 id,
                 id.spoken()
-            );
-            eprintln!("Keep it secret: share it only with the other party to the agreement, never by email with the data.");
+            ));
+            cmd::eprint_line("Keep it secret: share it only with the other party to the agreement, never by email with the data.");
             println!("{id}");
             Ok(ExitCode::SUCCESS)
         }
@@ -93,14 +93,14 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Synth(args) => {
             let opts = args.options()?;
             let (paths, counts) = cmd::synth::run(&opts)?;
-            eprintln!(
+            cmd::eprint_line(&format!(
                 "wrote {} ({} referral rows, {} deliberately invalid) and {} ({} usage rows)",
                 paths[0].display(),
                 counts.referral_rows,
                 counts.invalid_rows,
                 paths[1].display(),
                 counts.usage_rows
-            );
+            ));
             Ok(ExitCode::SUCCESS)
         }
         Command::Tokenise(args) => {

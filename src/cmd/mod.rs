@@ -14,6 +14,29 @@ use std::path::Path;
 use crate::error::Result;
 use crate::key::Key;
 
+/// Prints a line on stderr, colouring a leading `error:` (red) or
+/// `warning:` (yellow). Colour appears only on a terminal, and never when
+/// `NO_COLOR` is set (`anstream` strips it otherwise).
+pub fn eprint_line(line: &str) {
+    use anstyle::{AnsiColor, Style};
+    let (prefix, rest, style) = if let Some(rest) = line.strip_prefix("error:") {
+        (
+            "error:",
+            rest,
+            Style::new().bold().fg_color(Some(AnsiColor::Red.into())),
+        )
+    } else if let Some(rest) = line.strip_prefix("warning:") {
+        (
+            "warning:",
+            rest,
+            Style::new().bold().fg_color(Some(AnsiColor::Yellow.into())),
+        )
+    } else {
+        ("", line, Style::new())
+    };
+    anstream::eprintln!("{style}{prefix}{style:#}{rest}");
+}
+
 /// Where messages for the user go: stderr, unless `--quiet`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Messages {
@@ -25,7 +48,7 @@ impl Messages {
     /// Prints a line on stderr unless quiet.
     pub fn say(&self, line: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{}", line.as_ref());
+            eprint_line(line.as_ref());
         }
     }
 
@@ -37,7 +60,7 @@ impl Messages {
     /// Prints a safety warning (a key others can read, a report not fit
     /// for release) on stderr, even with `--quiet`.
     pub fn alert(&self, line: impl AsRef<str>) {
-        eprintln!("{}", line.as_ref());
+        eprint_line(line.as_ref());
     }
 }
 
