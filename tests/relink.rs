@@ -571,3 +571,68 @@ fn html_report_is_self_contained_and_holds_no_identifiers() {
     let secrets: Vec<&str> = w.numbers.iter().map(String::as_str).collect();
     assert_no_leak(&[page.as_bytes()], &secrets);
 }
+
+#[test]
+fn several_group_by_columns() {
+    let s = Scratch::new();
+    let mut referrals = String::from("nhs_number,intervention_date,cohort,area\n");
+    let mut usage = String::from("nhs_number,event_date,event_type\n");
+    for i in 0..40u32 {
+        let n = valid_from(450_000_000 + i * 997);
+        let cohort = if i % 2 == 0 { "A" } else { "B" };
+        let area = if i % 4 < 2 { "North" } else { "South" };
+        referrals.push_str(&format!("{n},2024-06-01,{cohort},{area}\n"));
+        usage.push_str(&format!(
+            "{n},2024-03-01,AE\n{n},2024-07-01,AE\n{n},2024-08-01,AE\n"
+        ));
+    }
+    s.write("referrals.csv", referrals);
+    s.write("usage.csv", usage);
+    let out = pl()
+        .args(["tokenise", "-q", "--key"])
+        .arg(s.key())
+        .arg(s.path("referrals.csv"))
+        .arg("--output")
+        .arg(s.path("tokens.csv"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = pl()
+        .args([
+            "relink",
+            "--disclosure",
+            "none",
+            "--group-by",
+            "cohort",
+            "--group-by",
+            "area",
+            "--cohort",
+        ])
+        .arg(s.path("tokens.csv"))
+        .arg("--usage")
+        .arg(s.path("usage.csv"))
+        .arg("--key")
+        .arg(s.key())
+        .args(["--data-start", "2023-01-01", "--data-end", "2025-12-31"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout(&out);
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(
+        lines[0].split(',').take(3).collect::<Vec<_>>(),
+        ["cohort", "area", "event_type"]
+    );
+    assert!(
+        lines[1].starts_with("A,North,AE,10,10,20,1.00,2.00,100.00,10,10,"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[4].starts_with("B,South,AE,10,10,20,"), "{}", lines[4]);
+    assert!(
+        lines[5].starts_with("Total,Total,AE,40,40,80,"),
+        "{}",
+        lines[5]
+    );
+    assert_eq!(lines.len(), 6);
+}
