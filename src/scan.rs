@@ -296,6 +296,13 @@ pub struct RejectsWriter {
 }
 
 impl RejectsWriter {
+    /// A rejects file at `path` (written atomically, like every output), or
+    /// none when no path was given.
+    pub fn create(path: Option<&std::path::Path>, force: bool) -> Result<Option<RejectsWriter>> {
+        path.map(|p| RejectsWriter::new(AtomicOutput::create(Some(p), force)?))
+            .transpose()
+    }
+
     /// Starts a rejects file and writes its header.
     pub fn new(out: AtomicOutput) -> Result<RejectsWriter> {
         let label = out.label().clone();

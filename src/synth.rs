@@ -136,24 +136,21 @@ fn days_between(a: Date, b: Date) -> i64 {
     (b - a).get_days().into()
 }
 
+/// Writes the number as `943 476 5919` (with `sep` between the groups).
+fn grouped(d: &[u8; 10], sep: u8, out: &mut Vec<u8>) {
+    out.extend_from_slice(&d[0..3]);
+    out.push(sep);
+    out.extend_from_slice(&d[3..6]);
+    out.push(sep);
+    out.extend_from_slice(&d[6..10]);
+}
+
+/// Writes a valid number in one of the presentations seen in real files.
 fn present(rng: &mut Rng, d: &[u8; 10], out: &mut Vec<u8>) {
-    let s = |r: std::ops::Range<usize>| &d[r];
     match rng.below(20) {
         0..=11 => out.extend_from_slice(d),
-        12..=15 => {
-            out.extend_from_slice(s(0..3));
-            out.push(b' ');
-            out.extend_from_slice(s(3..6));
-            out.push(b' ');
-            out.extend_from_slice(s(6..10));
-        }
-        16..=18 => {
-            out.extend_from_slice(s(0..3));
-            out.push(b'-');
-            out.extend_from_slice(s(3..6));
-            out.push(b'-');
-            out.extend_from_slice(s(6..10));
-        }
+        12..=15 => grouped(d, b' ', out),
+        16..=18 => grouped(d, b'-', out),
         _ => {
             out.push(b' ');
             out.extend_from_slice(d);

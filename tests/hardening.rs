@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -11,15 +11,6 @@ use common::*;
 /// any message or ICB-side file.
 fn planted() -> Vec<String> {
     (0..4).map(|i| valid_from(812_345_000 + i * 101)).collect()
-}
-
-fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = pl();
-    cmd.args(args);
-    if let Some(s) = stdin {
-        cmd.write_stdin(s.to_vec());
-    }
-    cmd.output().unwrap()
 }
 
 /// Every subcommand through every error path: exit 2 (never a panic's
@@ -88,31 +79,25 @@ fn no_error_path_leaks_an_identifier_or_the_key() {
     s.write("other.key", format!("{}\n", "cd".repeat(32)));
     s.private("other.key");
     // A cohort tokenised under another key, for the key-id mismatch.
-    let ok = run(
-        &[
-            "tokenise",
-            "-q",
-            "--key",
-            &p("other.key"),
-            &p("good.csv"),
-            "--output",
-            &p("other-tokens.csv"),
-        ],
-        None,
-    );
+    let ok = run(&[
+        "tokenise",
+        "-q",
+        "--key",
+        &p("other.key"),
+        &p("good.csv"),
+        "--output",
+        &p("other-tokens.csv"),
+    ]);
     assert!(ok.status.success(), "{}", stderr(&ok));
-    let ok = run(
-        &[
-            "tokenise",
-            "-q",
-            "--key",
-            k,
-            &p("good.csv"),
-            "--output",
-            &p("tokens.csv"),
-        ],
-        None,
-    );
+    let ok = run(&[
+        "tokenise",
+        "-q",
+        "--key",
+        k,
+        &p("good.csv"),
+        "--output",
+        &p("tokens.csv"),
+    ]);
     assert!(ok.status.success(), "{}", stderr(&ok));
     s.write("corrupt.csv", s.read("tokens.csv"));
     s.write("corrupt.csv.manifest.json", "{ not json");
@@ -259,7 +244,7 @@ fn no_error_path_leaks_an_identifier_or_the_key() {
     let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
     for args in &cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = run(&args, None);
+        let out = run(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
         assert!(
@@ -280,18 +265,15 @@ fn no_error_path_leaks_an_identifier_or_the_key() {
     }
     // The date cell held an NHS number: the message names the row and
     // withholds the value.
-    let out = run(
-        &[
-            "relink",
-            "--cohort",
-            &p("tokens.csv"),
-            "--usage",
-            &p("usage-baddate.csv"),
-            "--key",
-            k,
-        ],
-        None,
-    );
+    let out = run(&[
+        "relink",
+        "--cohort",
+        &p("tokens.csv"),
+        "--usage",
+        &p("usage-baddate.csv"),
+        "--key",
+        k,
+    ]);
     assert!(
         stderr(&out).contains("row 2, column \"event_date\": the value (withheld"),
         "{}",
@@ -309,15 +291,12 @@ fn hostile_csv_shapes() {
         "odd.csv",
         format!("nhs_number,note\r{n},\"{big}\"\r{n},\"a,\"\"b\"\"\nc\"\r"),
     );
-    let out = run(
-        &[
-            "tokenise",
-            "--key",
-            s.key().to_str().unwrap(),
-            s.path("odd.csv").to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = run(&[
+        "tokenise",
+        "--key",
+        s.key().to_str().unwrap(),
+        s.path("odd.csv").to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.starts_with("token,note\r"));
@@ -333,21 +312,18 @@ fn hostile_csv_shapes() {
         "wide.csv",
         format!("{}\n{}\n", header.join(","), row.join(",")),
     );
-    let out = run(&["validate", s.path("wide.csv").to_str().unwrap()], None);
+    let out = run(&["validate", s.path("wide.csv").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     // Non-UTF-8 in the NHS column is invalid_character, and the rejects
     // file keeps the bytes as they were.
     s.write("latin1.csv", b"nhs_number\n9434765919\n94347\xe959\n");
-    let out = run(
-        &[
-            "validate",
-            s.path("latin1.csv").to_str().unwrap(),
-            "--rejects",
-            s.path("rej.csv").to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = run(&[
+        "validate",
+        s.path("latin1.csv").to_str().unwrap(),
+        "--rejects",
+        s.path("rej.csv").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         s.read("rej.csv"),
@@ -356,19 +332,16 @@ fn hostile_csv_shapes() {
 
     // Header only, with and without a final newline; no newline at the end of data.
     s.write("h.csv", "nhs_number");
-    let out = run(&["validate", s.path("h.csv").to_str().unwrap()], None);
+    let out = run(&["validate", s.path("h.csv").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).contains("rows read: 0"));
     s.write("nonl.csv", format!("nhs_number\n{n}"));
-    let out = run(
-        &[
-            "tokenise",
-            "--key",
-            s.key().to_str().unwrap(),
-            s.path("nonl.csv").to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = run(&[
+        "tokenise",
+        "--key",
+        s.key().to_str().unwrap(),
+        s.path("nonl.csv").to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     assert!(!stdout(&out).ends_with('\n'));
     assert_eq!(stdout(&out).lines().count(), 2);
@@ -379,10 +352,7 @@ fn a_ten_megabyte_key_file_is_refused_without_reading_it_all() {
     let s = Scratch::new();
     let big = vec![b'a'; 10 * 1024 * 1024];
     s.write("big.key", &big);
-    let out = run(
-        &["key-id", "--key", s.path("big.key").to_str().unwrap()],
-        None,
-    );
+    let out = run(&["key-id", "--key", s.path("big.key").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("larger than 64 KiB"));
 }
@@ -413,20 +383,17 @@ fn wait_for_partial(dir: &std::path::Path, child: &mut std::process::Child) -> b
 #[test]
 fn killing_tokenise_mid_run_leaves_no_partial_output() {
     let s = Scratch::new();
-    let gen = run(
-        &[
-            "synth",
-            "--people",
-            "60000",
-            "--events",
-            "200000",
-            "--seed",
-            "3",
-            "--out",
-            s.dir.path().to_str().unwrap(),
-        ],
-        None,
-    );
+    let gen = run(&[
+        "synth",
+        "--people",
+        "60000",
+        "--events",
+        "200000",
+        "--seed",
+        "3",
+        "--out",
+        s.dir.path().to_str().unwrap(),
+    ]);
     assert!(gen.status.success(), "{}", stderr(&gen));
     s.write("out.csv", "precious");
     let mut child = Command::new(env!("CARGO_BIN_EXE_pseudolink"))
@@ -475,33 +442,27 @@ fn killing_tokenise_mid_run_leaves_no_partial_output() {
 #[test]
 fn killing_relink_mid_run_leaves_existing_outputs_untouched() {
     let s = Scratch::new();
-    let gen = run(
-        &[
-            "synth",
-            "--people",
-            "20000",
-            "--events",
-            "600000",
-            "--seed",
-            "4",
-            "--out",
-            s.dir.path().to_str().unwrap(),
-        ],
-        None,
-    );
+    let gen = run(&[
+        "synth",
+        "--people",
+        "20000",
+        "--events",
+        "600000",
+        "--seed",
+        "4",
+        "--out",
+        s.dir.path().to_str().unwrap(),
+    ]);
     assert!(gen.status.success());
-    let tok = run(
-        &[
-            "tokenise",
-            "-q",
-            "--key",
-            s.key().to_str().unwrap(),
-            s.path("referrals.csv").to_str().unwrap(),
-            "--output",
-            s.path("tokens.csv").to_str().unwrap(),
-        ],
-        None,
-    );
+    let tok = run(&[
+        "tokenise",
+        "-q",
+        "--key",
+        s.key().to_str().unwrap(),
+        s.path("referrals.csv").to_str().unwrap(),
+        "--output",
+        s.path("tokens.csv").to_str().unwrap(),
+    ]);
     assert!(tok.status.success());
     s.write("report.csv", "precious");
     let mut child = Command::new(env!("CARGO_BIN_EXE_pseudolink"))

@@ -313,6 +313,14 @@ fn validate_exit_codes_and_rejects() {
     );
 }
 
+fn validate_column(s: &Scratch, file: &str, column: &str) -> std::process::Output {
+    pl().arg("validate")
+        .arg(s.path(file))
+        .args(["--column", column])
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn column_selection_and_detection() {
     let s = Scratch::new();
@@ -329,26 +337,11 @@ fn column_selection_and_detection() {
         "{}",
         stderr(&out)
     );
-    let out = pl()
-        .arg("validate")
-        .arg(s.path("two.csv"))
-        .args(["--column", "nhs no"])
-        .output()
-        .unwrap();
+    let out = validate_column(&s, "two.csv", "nhs no");
     assert_eq!(out.status.code(), Some(0));
-    let out = pl()
-        .arg("validate")
-        .arg(s.path("two.csv"))
-        .args(["--column", "2"])
-        .output()
-        .unwrap();
+    let out = validate_column(&s, "two.csv", "2");
     assert_eq!(out.status.code(), Some(0));
-    let out = pl()
-        .arg("validate")
-        .arg(s.path("two.csv"))
-        .args(["--column", "NHS_Number2"])
-        .output()
-        .unwrap();
+    let out = validate_column(&s, "two.csv", "NHS_Number2");
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("no column \"NHS_Number2\""),

@@ -105,6 +105,19 @@ fn relink(w: &World, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `relink` on the world's cohort with a usage file from its folder and,
+/// when `key` is true, the world's key.
+fn relink_usage(w: &World, usage: &str, key: bool, extra: &[&str]) -> std::process::Output {
+    let usage = w.s.path(usage);
+    let key_path = w.s.key();
+    let mut args = vec!["--usage", usage.to_str().unwrap()];
+    if key {
+        args.extend(["--key", key_path.to_str().unwrap()]);
+    }
+    args.extend_from_slice(extra);
+    relink(w, &args)
+}
+
 const EXACT: &str = "\
 cohort,event_type,patients,pre_events,post_events,pre_per_patient,post_per_patient,change_pct,patients_with_pre_event,patients_with_post_event,p_value
 A,AE,10,19,5,1.90,0.50,-73.68,10,5,0.01052
@@ -330,17 +343,8 @@ fn bad_dates_name_the_row() {
     let mut text = w.s.text("usage.csv");
     text.push_str(&format!("{},2024-13-01,AE\n", w.numbers[0]));
     w.s.write("bad-usage.csv", &text);
-    let bad = w.s.path("bad-usage.csv");
     let key = w.s.key();
-    let out = relink(
-        &w,
-        &[
-            "--usage",
-            bad.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ],
-    );
+    let out = relink_usage(&w, "bad-usage.csv", true, &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     let rows = text.lines().count() - 1;
@@ -353,16 +357,7 @@ fn bad_dates_name_the_row() {
 
     text.push_str(&format!("{},1850-01-01,AE\n", w.numbers[0]));
     w.s.write("old.csv", text.replace("2024-13-01", "2024-12-01"));
-    let old = w.s.path("old.csv");
-    let out = relink(
-        &w,
-        &[
-            "--usage",
-            old.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ],
-    );
+    let out = relink_usage(&w, "old.csv", true, &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("outside 1900-01-01 to 2100-12-31"),
@@ -397,17 +392,8 @@ fn bad_dates_name_the_row() {
 fn empty_usage_and_nobody_left_are_clear_messages() {
     let w = world();
     w.s.write("empty-usage.csv", "nhs_number,event_date,event_type\n");
-    let empty = w.s.path("empty-usage.csv");
     let key = w.s.key();
-    let out = relink(
-        &w,
-        &[
-            "--usage",
-            empty.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ],
-    );
+    let out = relink_usage(&w, "empty-usage.csv", true, &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("has no data rows"),
@@ -446,18 +432,7 @@ fn usage_needs_a_key_or_a_token_column_and_columns_get_hints() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("give --key FILE"), "{}", stderr(&out));
 
-    let key = w.s.key();
-    let out = relink(
-        &w,
-        &[
-            "--usage",
-            usage.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-            "--group-by",
-            "cohrot",
-        ],
-    );
+    let out = relink_usage(&w, "usage.csv", true, &["--group-by", "cohrot"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("did you mean --group-by \"cohort\"?"),
@@ -521,20 +496,8 @@ fn report_is_identical_across_thread_counts() {
 #[test]
 fn html_report_is_self_contained_and_holds_no_identifiers() {
     let w = world();
-    let usage = w.s.path("usage.csv");
-    let key = w.s.key();
     let html = w.s.path("report.html");
-    let out = relink(
-        &w,
-        &[
-            "--usage",
-            usage.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-            "--html",
-            html.to_str().unwrap(),
-        ],
-    );
+    let out = relink_usage(&w, "usage.csv", true, &["--html", html.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let page = w.s.text("report.html");
     assert!(page.starts_with("<!DOCTYPE html>"));

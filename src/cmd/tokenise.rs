@@ -104,13 +104,7 @@ pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
         out.put(&escape(opts.token_column.as_bytes(), reader.delimiter()))?;
         out.put(&h.raw[e..])?;
     }
-    let mut rejects = match &opts.rejects {
-        Some(p) => Some(RejectsWriter::new(AtomicOutput::create(
-            Some(p),
-            opts.force,
-        )?)?),
-        None => None,
-    };
+    let mut rejects = RejectsWriter::create(opts.rejects.as_deref(), opts.force)?;
     let scanner = Scanner {
         column,
         tokeniser: Some(&tokeniser),

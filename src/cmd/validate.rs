@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::Messages;
-use crate::csvio::{check_outputs, AtomicOutput, ColumnSpec, CsvOptions};
+use crate::csvio::{check_outputs, ColumnSpec, CsvOptions};
 use crate::error::{Result, Source};
 use crate::progress::{input_size, Progress};
 use crate::scan::{self, RejectsWriter, Scanner, Summary};
@@ -40,13 +40,7 @@ pub fn run(opts: &ValidateOptions) -> Result<Summary> {
         opts.column.as_ref(),
         opts.sheet.as_deref(),
     )?;
-    let mut rejects = match &opts.rejects {
-        Some(p) => Some(RejectsWriter::new(AtomicOutput::create(
-            Some(p),
-            opts.force,
-        )?)?),
-        None => None,
-    };
+    let mut rejects = RejectsWriter::create(opts.rejects.as_deref(), opts.force)?;
     let scanner = Scanner {
         column,
         tokeniser: None,

@@ -19,6 +19,12 @@ pub fn pl() -> assert_cmd::Command {
     assert_cmd::Command::new(env!("CARGO_BIN_EXE_pseudolink"))
 }
 
+/// Runs the binary with these arguments (strings or paths) and returns its
+/// output.
+pub fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    pl().args(args).output().unwrap()
+}
+
 /// A scratch folder with the spec key written as `key.key` (mode 0600).
 pub struct Scratch {
     pub dir: tempfile::TempDir,
