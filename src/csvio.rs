@@ -888,18 +888,22 @@ impl HashPipe {
     fn new() -> HashPipe {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
         let (back_tx, back) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
-        let handle = std::thread::spawn(move || {
+        let hash = move || {
             let mut h = Sha256::new();
             for buf in rx {
                 h.update(&buf);
                 let _ = back_tx.try_send(buf);
             }
             h.finalize().into()
-        });
+        };
+        let handle = std::thread::Builder::new()
+            .name("pl-sha256".into())
+            .spawn(hash)
+            .ok();
         HashPipe {
             tx: Some(tx),
             back,
-            handle: Some(handle),
+            handle,
         }
     }
 
@@ -911,12 +915,10 @@ impl HashPipe {
         self.back.try_recv().ok()
     }
 
-    fn finish(mut self) -> [u8; 32] {
+    /// The digest, or `None` if the hashing thread could not run.
+    fn finish(mut self) -> Option<[u8; 32]> {
         drop(self.tx.take());
-        self.handle
-            .take()
-            .and_then(|h| h.join().ok())
-            .expect("the hashing thread does not panic")
+        self.handle.take().and_then(|h| h.join().ok())
     }
 }
 
@@ -1021,7 +1023,14 @@ impl AtomicOutput {
             file: label.clone(),
             source,
         };
-        let digest = self.hasher.map(HashPipe::finish);
+        let digest = match self.hasher {
+            None => None,
+            Some(pipe) => Some(pipe.finish().ok_or_else(|| {
+                err(io::Error::other(
+                    "the output could not be hashed for its manifest",
+                ))
+            })?),
+        };
         match self.inner {
             OutputInner::Stdout(mut w) => w.flush().map_err(err)?,
             OutputInner::File { tmp, path, force } => {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A small pool of reusable buffers shared between threads, so that the
 /// hot loop does not allocate (and fault in fresh pages) for every batch.
@@ -101,33 +101,44 @@ where
     let work_rx = Arc::new(Mutex::new(work_rx));
     let work = &work;
     std::thread::scope(|scope| {
-        let producer = scope.spawn(move || -> Result<()> {
-            let mut seq = 0u64;
-            loop {
-                if slot_rx.recv().is_err() {
-                    return Ok(()); // consumer stopped
-                }
-                match produce()? {
-                    None => return Ok(()),
-                    Some(item) => {
-                        if work_tx.send((seq, item)).is_err() {
-                            return Ok(());
+        let producer = std::thread::Builder::new()
+            .name("pl-reader".into())
+            .spawn_scoped(scope, move || -> Result<()> {
+                let mut seq = 0u64;
+                loop {
+                    if slot_rx.recv().is_err() {
+                        return Ok(()); // consumer stopped
+                    }
+                    match produce()? {
+                        None => return Ok(()),
+                        Some(item) => {
+                            if work_tx.send((seq, item)).is_err() {
+                                return Ok(());
+                            }
+                            seq += 1;
                         }
-                        seq += 1;
                     }
                 }
-            }
-        });
+            });
+        let producer = match producer {
+            Ok(handle) => handle,
+            Err(e) => return Err(Error::Usage(format!("cannot start a thread: {e}"))),
+        };
         for _ in 0..threads {
             let done_tx = done_tx.clone();
             let work_rx = Arc::clone(&work_rx);
-            scope.spawn(move || loop {
-                let next = recv_shared(&work_rx);
-                let Some((seq, item)) = next else { return };
-                if done_tx.send((seq, work(item))).is_err() {
-                    return;
-                }
-            });
+            let spawned = std::thread::Builder::new()
+                .name("pl-worker".into())
+                .spawn_scoped(scope, move || loop {
+                    let next = recv_shared(&work_rx);
+                    let Some((seq, item)) = next else { return };
+                    if done_tx.send((seq, work(item))).is_err() {
+                        return;
+                    }
+                });
+            if let Err(e) = spawned {
+                return Err(Error::Usage(format!("cannot start a thread: {e}")));
+            }
         }
         drop(done_tx);
         drop(work_rx);
@@ -168,7 +179,6 @@ fn consume_in_order<O>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Error;
 
     #[test]
     fn order_is_preserved_for_every_thread_count() {
