@@ -231,6 +231,9 @@ pub enum Error {
     /// A spreadsheet that cannot be read, or a sheet that is not there.
     #[error("spreadsheet {file} {problem}")]
     Spreadsheet { file: Source, problem: String },
+    /// Ctrl-C or SIGTERM: the run stopped and wrote nothing.
+    #[error("interrupted: nothing was written (temporary files were removed)")]
+    Interrupted,
     /// A command-line value that makes no sense.
     #[error("{0}")]
     Usage(String),

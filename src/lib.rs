@@ -20,6 +20,7 @@ pub mod date;
 pub mod error;
 pub mod fuzz_targets;
 pub mod html;
+pub mod interrupt;
 pub mod key;
 pub mod manifest;
 pub mod nhs;

@@ -21,9 +21,14 @@ fn main() -> ExitCode {
         eprintln!("error: internal error{at}; please report it (no data was shown)");
     }));
     let cli = Cli::parse();
+    pseudolink::interrupt::install();
     match std::panic::catch_unwind(|| run(cli)) {
         Ok(Ok(code)) => code,
         Ok(Err(e)) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Ok(Err(e @ Error::Interrupted)) => {
+            cmd::eprint_line(&format!("error: {e}"));
+            ExitCode::from(130)
+        }
         Ok(Err(e)) => {
             cmd::eprint_line(&format!("error: {e}"));
             ExitCode::from(2)

@@ -265,6 +265,7 @@ pub fn load_cohort(
     let mut group_ids: HashMap<Vec<String>, u32> = HashMap::new();
     let mut key = Vec::with_capacity(group_cols.len());
     while let Some(batch) = reader.next_batch()? {
+        crate::interrupt::check()?;
         for i in 0..batch.len() {
             let row = batch.row(i);
             let cell = batch.field(i, token_col);
@@ -520,6 +521,7 @@ pub fn count_usage(
         Ok(())
     };
     let produce = || {
+        crate::interrupt::check()?;
         let batch = reader.next_batch()?;
         progress.update(reader.bytes_read(), reader.rows());
         Ok(batch)

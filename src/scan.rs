@@ -266,6 +266,7 @@ pub fn run<R: Read + Send>(
     run_ordered(
         threads,
         || {
+            crate::interrupt::check()?;
             let batch = reader.next_batch()?;
             progress.update(reader.bytes_read(), reader.rows());
             Ok(batch)

@@ -487,3 +487,49 @@ fn killing_relink_mid_run_leaves_existing_outputs_untouched() {
     );
     assert_eq!(s.text("report.csv"), "precious");
 }
+
+/// Ctrl-C (SIGINT) mid-run: exit 130, and no partial file is left at all.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_cleanly_and_removes_temporary_files() {
+    let s = Scratch::new();
+    let gen = run(&[
+        "synth",
+        "--people",
+        "60000",
+        "--events",
+        "1000",
+        "--seed",
+        "6",
+        "--out",
+        s.dir.path().to_str().unwrap(),
+    ]);
+    assert!(gen.status.success());
+    s.write("out.csv", "precious");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pseudolink"))
+        .args(["tokenise", "-q", "--threads", "1", "--force", "--key"])
+        .arg(s.key())
+        .arg(s.path("referrals.csv"))
+        .arg("--output")
+        .arg(s.path("out.csv"))
+        .arg("--rejects")
+        .arg(s.path("rejects.csv"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let caught = wait_for_partial(s.dir.path(), &mut child);
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(caught, "the run finished before it could be interrupted");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    assert_eq!(s.text("out.csv"), "precious");
+    assert!(!s.exists("rejects.csv"));
+    for f in s.files() {
+        assert!(!f.contains("pseudolink-partial"), "left behind: {f}");
+    }
+}
