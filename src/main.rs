@@ -37,6 +37,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes to standard output; a closed pipe becomes an error that exits
+/// quietly, never a panic.
+fn stdout(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|source| Error::Write {
+            file: pseudolink::error::Source::Stdout,
+            source,
+        })
+}
+
 fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Keygen(args) => {
@@ -49,19 +62,19 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 id.spoken()
             ));
             cmd::eprint_line("Keep it secret: share it only with the other party to the agreement, never by email with the data.");
-            println!("{id}");
+            stdout(&format!("{id}\n"))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::KeyId(args) => {
             let id = cmd::key_id::run(&args.options()?)?;
-            println!("{id}");
+            stdout(&format!("{id}\n"))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate(args) => {
             let opts = args.options()?;
             let summary = cmd::validate::run(&opts)?;
             if !opts.messages.quiet {
-                print!("{}", summary.render("valid"));
+                stdout(&summary.render("valid"))?;
             }
             if summary.tally.rows_rejected() > 0 {
                 Ok(ExitCode::from(1))
