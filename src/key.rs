@@ -69,6 +69,8 @@ impl Key {
     /// Parses the text of a key file. Errors carry positions, never content.
     pub fn parse(text: &[u8]) -> Result<Key, KeyProblem> {
         let text = std::str::from_utf8(text).map_err(|_| KeyProblem::NotUtf8)?;
+        // Windows editors may save UTF-8 with a byte order mark.
+        let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
         let mut key_line: Option<(usize, &str)> = None;
         for (i, line) in text.lines().enumerate() {
             let t = line.trim();
@@ -356,6 +358,15 @@ mod tests {
             let msg = problem(text.as_bytes()).to_string();
             assert!(!msg.contains("0102030405"), "{msg}");
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_from_notepad_is_ignored() {
+        let text = format!("\u{FEFF}# pseudolink key\r\n{SPEC_KEY_HEX}\r\n");
+        let k = Key::parse(text.as_bytes()).ok().unwrap();
+        assert_eq!(k.id().as_str(), "e8a99eb43869d8af");
+        let text = format!("\u{FEFF}{SPEC_KEY_HEX}");
+        assert!(Key::parse(text.as_bytes()).is_ok());
     }
 
     #[test]
