@@ -119,13 +119,13 @@ impl fmt::Display for KeyProblem {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An input file cannot be opened.
-    #[error("cannot open {file}: {source}")]
+    #[error("cannot open {file}: {source}{}", io_hint(.source))]
     Open { file: Source, source: io::Error },
     /// Reading failed part way.
     #[error("cannot read {file}: {source}")]
     Read { file: Source, source: io::Error },
     /// Writing failed (disk full, permissions, ...). Nothing is left under the final name.
-    #[error("cannot write {file}: {source}")]
+    #[error("cannot write {file}: {source}{}", io_hint(.source))]
     Write { file: Source, source: io::Error },
     /// An output exists and `--force` was not given.
     #[error("{file} already exists; pass --force to replace it")]
@@ -250,6 +250,18 @@ impl Error {
     }
 }
 
+/// A hint for the common file-system failures.
+fn io_hint(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::NotFound => "; check the file name and folder",
+        io::ErrorKind::PermissionDenied => {
+            "; check that you have permission (and that the file is not open in another program)"
+        }
+        io::ErrorKind::StorageFull => "; the disk is full: free some space or write elsewhere",
+        _ => "",
+    }
+}
+
 /// A cell value as it may be shown in an error message: the value itself when
 /// it cannot hold an identifier, otherwise a note that it was withheld.
 ///
@@ -276,6 +288,18 @@ mod tests {
         assert!(shown_value(b"943 476 5919").contains("withheld"));
         assert!(shown_value(b"\xff").contains("withheld"));
         assert!(shown_value(&[b'a'; 100]).contains("withheld"));
+    }
+
+    #[test]
+    fn file_errors_carry_a_hint() {
+        let e = Error::Open {
+            file: Source::Path("missing.csv".into()),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        };
+        assert!(
+            e.to_string().ends_with("; check the file name and folder"),
+            "{e}"
+        );
     }
 
     #[test]
