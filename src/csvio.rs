@@ -551,43 +551,54 @@ impl<R: Read> RecordReader<R> {
         }
         if opts.has_headers {
             let mut fields = Vec::new();
-            let mut want = 4096;
-            loop {
-                match parse_record(&data, 0, r.eof, r.delim, &mut fields) {
-                    Parsed::NeedMore => {
-                        want *= 2;
-                        r.fill(&mut data, want)?;
-                    }
-                    Parsed::End => break,
-                    Parsed::Record {
-                        start, end, lines, ..
-                    } => {
-                        let raw = data[start..end].to_vec();
-                        let spans: Vec<(usize, usize)> = fields
-                            .iter()
-                            .map(|&(s, e)| (s - start, e - start))
-                            .collect();
-                        let mut names = Vec::with_capacity(spans.len());
-                        for (c, &(s, e)) in spans.iter().enumerate() {
-                            let name = String::from_utf8(unescape(&raw[s..e]).into_owned())
-                                .map_err(|_| Error::HeaderNotUtf8 {
-                                    file: r.file.clone(),
-                                    column: c + 1,
-                                })?;
-                            names.push(name);
-                        }
-                        r.n_fields = Some(spans.len());
-                        r.header = Some(Header { raw, spans, names });
-                        r.line += lines;
-                        data.drain(..end);
-                        break;
-                    }
-                    other => return Err(r.parse_error(other, 0)),
+            if let Some((start, end, lines)) = r.first_record(&mut data, &mut fields)? {
+                let raw = data[start..end].to_vec();
+                let spans: Vec<(usize, usize)> = fields
+                    .iter()
+                    .map(|&(s, e)| (s - start, e - start))
+                    .collect();
+                let mut names = Vec::with_capacity(spans.len());
+                for (c, &(s, e)) in spans.iter().enumerate() {
+                    let name =
+                        String::from_utf8(unescape(&raw[s..e]).into_owned()).map_err(|_| {
+                            Error::HeaderNotUtf8 {
+                                file: r.file.clone(),
+                                column: c + 1,
+                            }
+                        })?;
+                    names.push(name);
                 }
+                r.n_fields = Some(spans.len());
+                r.header = Some(Header { raw, spans, names });
+                r.line += lines;
+                data.drain(..end);
             }
         }
         r.carry = data;
         Ok(r)
+    }
+
+    /// Parses the first record of `data`, reading more as needed:
+    /// `(start, end, lines)`, or `None` for an input with no records.
+    fn first_record(
+        &mut self,
+        data: &mut Vec<u8>,
+        fields: &mut Vec<(usize, usize)>,
+    ) -> Result<Option<(usize, usize, u64)>> {
+        let mut want = data.len().max(4096);
+        loop {
+            match parse_record(data, 0, self.eof, self.delim, fields) {
+                Parsed::NeedMore => {
+                    want *= 2;
+                    self.fill(data, want)?;
+                }
+                Parsed::End => return Ok(None),
+                Parsed::Record {
+                    start, end, lines, ..
+                } => return Ok(Some((start, end, lines))),
+                other => return Err(self.parse_error(other, 0)),
+            }
+        }
     }
 
     /// The header, when the input has one and it is not empty.
@@ -612,24 +623,11 @@ impl<R: Read> RecordReader<R> {
             // No header: peek at the first record.
             let mut data = std::mem::take(&mut self.carry);
             let mut fields = Vec::new();
-            let mut want = data.len().max(4096);
-            loop {
-                match parse_record(&data, 0, self.eof, self.delim, &mut fields) {
-                    Parsed::NeedMore => {
-                        want *= 2;
-                        self.fill(&mut data, want)?;
-                    }
-                    Parsed::End => break,
-                    Parsed::Record { .. } => {
-                        self.n_fields = Some(fields.len());
-                        break;
-                    }
-                    other => {
-                        return Err(self.parse_error(other, 1));
-                    }
-                }
-            }
+            let first = self.first_record(&mut data, &mut fields);
             self.carry = data;
+            if first?.is_some() {
+                self.n_fields = Some(fields.len());
+            }
         }
         Ok(self.n_fields)
     }
@@ -1187,6 +1185,27 @@ mod tests {
                     row: 1,
                     line: 2,
                     column: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn without_headers_the_first_record_is_row_1() {
+        let opts = CsvOptions {
+            delimiter: b',',
+            has_headers: false,
+        };
+        let mut r = RecordReader::new(&b"\"open,1\n2,3\n"[..], Source::Stdin, opts).unwrap();
+        let err = r.n_fields().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::UnclosedQuote {
+                    row: 1,
+                    line: 1,
                     ..
                 }
             ),
