@@ -91,6 +91,24 @@ pub struct RelinkOutcome {
     pub written: Vec<PathBuf>,
 }
 
+/// Records the first key id seen, and refuses any later one that differs,
+/// naming both.
+fn agree(seen: &mut Option<(String, KeyId)>, what: String, id: KeyId) -> Result<()> {
+    match seen {
+        Some((first_what, first_id)) if *first_id != id => Err(Error::KeyIdMismatch {
+            first_what: first_what.clone(),
+            first_id: first_id.to_string(),
+            second_what: what,
+            second_id: id.to_string(),
+        }),
+        Some(_) => Ok(()),
+        None => {
+            *seen = Some((what, id));
+            Ok(())
+        }
+    }
+}
+
 fn check_manifest(
     file: &Path,
     what: &str,
@@ -101,19 +119,7 @@ fn check_manifest(
         return Ok(None);
     };
     let id = m.key_id().expect("checked when read");
-    let label = format!("{what} ({})", path.display());
-    if let Some((first_what, first_id)) = seen {
-        if *first_id != id {
-            return Err(Error::KeyIdMismatch {
-                first_what: first_what.clone(),
-                first_id: first_id.to_string(),
-                second_what: label,
-                second_id: id.to_string(),
-            });
-        }
-    } else {
-        *seen = Some((label, id));
-    }
+    agree(seen, format!("{what} ({})", path.display()), id)?;
     // The file should be the one the manifest describes.
     if let Ok(digest) = crate::manifest::sha256_file(file) {
         if digest != m.sha256 {
@@ -164,19 +170,11 @@ pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
     let tokeniser = match &opts.key {
         Some(path) => {
             let key = load_key(path, msg)?;
-            let id = key.id();
-            if let Some((what, first)) = &seen {
-                if *first != id {
-                    return Err(Error::KeyIdMismatch {
-                        first_what: what.clone(),
-                        first_id: first.to_string(),
-                        second_what: format!("the key file {}", path.display()),
-                        second_id: id.to_string(),
-                    });
-                }
-            } else {
-                seen = Some((format!("the key file {}", path.display()), id));
-            }
+            agree(
+                &mut seen,
+                format!("the key file {}", path.display()),
+                key.id(),
+            )?;
             Some(Tokeniser::new(&key))
         }
         None => None,
