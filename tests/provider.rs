@@ -138,6 +138,36 @@ fn round_trip_with_manifest_and_rejects() {
 }
 
 #[test]
+fn a_file_name_holding_a_number_is_kept_out_of_the_manifest() {
+    let s = Scratch::new();
+    let n = valid_from(777_000_000);
+    let name = format!("patient-{n}.csv");
+    s.write(&name, format!("nhs_number\n{n}\n"));
+    let out = pl()
+        .args(["tokenise", "-q", "--key"])
+        .arg(s.key())
+        .arg(s.path(&name))
+        .arg("--output")
+        .arg(s.path("t.csv"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_no_leak(&[&s.read("t.csv.manifest.json"), &s.read("t.csv")], &[&n]);
+    s.write("referrals-2024.csv", format!("nhs_number\n{n}\n"));
+    let out = pl()
+        .args(["tokenise", "-q", "--key"])
+        .arg(s.key())
+        .arg(s.path("referrals-2024.csv"))
+        .arg("--output")
+        .arg(s.path("u.csv"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let m: serde_json::Value = serde_json::from_slice(&s.read("u.csv.manifest.json")).unwrap();
+    assert_eq!(m["source_name"], "referrals-2024.csv");
+}
+
+#[test]
 fn stdin_to_stdout_and_dash() {
     let s = Scratch::new();
     let (csv, _) = referrals(5);
