@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use memchr::{memchr, memchr3};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result, Source};
+use crate::error::{shown_path, Error, Result, Source};
 use crate::pipeline::Pool;
 
 /// The UTF-8 byte order mark that Excel writes at the start of "CSV UTF-8".
@@ -850,7 +850,7 @@ pub fn check_outputs(inputs: &[&Source], outputs: &[&Path], force: bool) -> Resu
                 file: label,
                 source: io::Error::new(
                     io::ErrorKind::NotFound,
-                    format!("the folder {} does not exist", dir.display()),
+                    format!("the folder {} does not exist", shown_path(&dir)),
                 ),
             });
         }

@@ -41,12 +41,17 @@ impl Source {
     }
 }
 
+/// A path as shown in messages: any NHS number in it is redacted.
+pub fn shown_path(p: &Path) -> String {
+    crate::nhs::redact_numbers(&p.display().to_string()).into_owned()
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Source::Stdin => f.write_str("<stdin>"),
             Source::Stdout => f.write_str("<stdout>"),
-            Source::Path(p) => write!(f, "{}", p.display()),
+            Source::Path(p) => f.write_str(&crate::nhs::redact_numbers(&p.display().to_string())),
         }
     }
 }

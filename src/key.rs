@@ -11,7 +11,7 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use crate::error::{Error, KeyProblem, Result, Source};
+use crate::error::{shown_path, Error, KeyProblem, Result, Source};
 use crate::token::Tokeniser;
 
 /// Largest key file the spec allows.
@@ -276,9 +276,9 @@ impl KeyWarning {
         match self {
             KeyWarning::ReadableByOthers { mode } => format!(
                 "warning: key file {} can be read by other users (mode {:03o}); anyone who can read it can reverse every token. Fix it with: chmod 600 {}",
-                path.display(),
+                shown_path(path),
                 mode,
-                path.display()
+                shown_path(path)
             ),
         }
     }

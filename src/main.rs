@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use pseudolink::cli::{Cli, Command};
 use pseudolink::cmd;
+use pseudolink::error::shown_path;
 use pseudolink::Error;
 
 fn main() -> ExitCode {
@@ -57,7 +58,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let id = cmd::keygen::run(&opts)?;
             cmd::eprint_line(&format!(
                 "wrote {} (mode 0600). Key id: {} (read aloud: {})",
-                opts.output.display(),
+                shown_path(&opts.output),
                 id,
                 id.spoken()
             ));
@@ -93,7 +94,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             msg.say("");
             msg.say(outcome.report.table(opts.disclosure).trim_end());
             for p in &outcome.written {
-                msg.say(format!("wrote {}", p.display()));
+                msg.say(format!("wrote {}", shown_path(p)));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -113,10 +114,10 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let (paths, counts) = cmd::synth::run(&opts)?;
             cmd::eprint_line(&format!(
                 "wrote {} ({} referral rows, {} deliberately invalid) and {} ({} usage rows)",
-                paths[0].display(),
+                shown_path(&paths[0]),
                 counts.referral_rows,
                 counts.invalid_rows,
-                paths[1].display(),
+                shown_path(&paths[1]),
                 counts.usage_rows
             ));
             Ok(ExitCode::SUCCESS)
@@ -134,7 +135,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 ));
             }
             for p in &report.written {
-                msg.say(format!("wrote {}", p.display()));
+                msg.say(format!("wrote {}", shown_path(p)));
             }
             Ok(ExitCode::SUCCESS)
         }

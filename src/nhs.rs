@@ -210,6 +210,37 @@ impl SeenNumbers {
     }
 }
 
+/// Replaces every run of exactly ten digits that is a valid NHS number with
+/// `[NHS number]`, so that a file name like `patient-9434765919.csv` can be
+/// shown in a message without showing the number.
+pub fn redact_numbers(text: &str) -> std::borrow::Cow<'_, str> {
+    let b = text.as_bytes();
+    let mut out = String::new();
+    let mut last = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i - start == 10 && validate_digits(&b[start..i]).is_ok() {
+                out.push_str(&text[last..start]);
+                out.push_str("[NHS number]");
+                last = i;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    if last == 0 {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        out.push_str(&text[last..]);
+        std::borrow::Cow::Owned(out)
+    }
+}
+
 /// Modulus 11 check digit for the first nine digits (ASCII), or `None` when
 /// the computed check is 10.
 fn check_digit(first9: &[u8]) -> Option<u8> {
@@ -504,6 +535,23 @@ mod tests {
     fn debug_is_redacted() {
         let n = canonicalise(b"9434765919").unwrap();
         assert!(!format!("{n:?}").contains("943"));
+    }
+
+    #[test]
+    fn numbers_in_text_are_redacted() {
+        assert_eq!(
+            redact_numbers("patient-9434765919.csv"),
+            "patient-[NHS number].csv"
+        );
+        assert_eq!(
+            redact_numbers("export_20240115123000.csv"),
+            "export_20240115123000.csv"
+        );
+        assert_eq!(
+            redact_numbers("1234567890 9434765919"),
+            "1234567890 [NHS number]"
+        );
+        assert_eq!(redact_numbers("plain.csv"), "plain.csv");
     }
 
     #[test]

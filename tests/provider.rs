@@ -138,7 +138,7 @@ fn round_trip_with_manifest_and_rejects() {
 }
 
 #[test]
-fn a_file_name_holding_a_number_is_kept_out_of_the_manifest() {
+fn a_file_name_holding_a_number_is_redacted_in_manifest_and_messages() {
     let s = Scratch::new();
     let n = valid_from(777_000_000);
     let name = format!("patient-{n}.csv");
@@ -153,6 +153,28 @@ fn a_file_name_holding_a_number_is_kept_out_of_the_manifest() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_no_leak(&[&s.read("t.csv.manifest.json"), &s.read("t.csv")], &[&n]);
+    let m: serde_json::Value = serde_json::from_slice(&s.read("t.csv.manifest.json")).unwrap();
+    assert_eq!(m["source_name"], "patient-[NHS number].csv");
+    // Messages that name the file do not show the number either.
+    let out = pl()
+        .args(["tokenise", "--key"])
+        .arg(s.key())
+        .arg(s.path(&name))
+        .arg("--output")
+        .arg(s.path("t.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    s.write(&name, format!("nhs_number,x\n{n}\n"));
+    let out = pl().arg("validate").arg(s.path(&name)).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("patient-[NHS number].csv"),
+        "{}",
+        stderr(&out)
+    );
+    assert_no_leak(&[&out.stderr, &out.stdout], &[&n]);
     s.write("referrals-2024.csv", format!("nhs_number\n{n}\n"));
     let out = pl()
         .args(["tokenise", "-q", "--key"])

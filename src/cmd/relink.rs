@@ -7,7 +7,7 @@ use jiff::civil::Date;
 
 use super::{load_key, Messages};
 use crate::csvio::{check_outputs, csv_write_error, AtomicOutput, ColumnSpec, CsvOptions};
-use crate::error::{Error, Result, Source};
+use crate::error::{shown_path, Error, Result, Source};
 use crate::key::KeyId;
 use crate::manifest::Manifest;
 use crate::progress::{input_size, Progress};
@@ -119,13 +119,13 @@ fn check_manifest(
         return Ok(None);
     };
     let id = m.key_id().expect("checked when read");
-    agree(seen, format!("{what} ({})", path.display()), id)?;
+    agree(seen, format!("{what} ({})", shown_path(&path)), id)?;
     // The file should be the one the manifest describes.
     if let Ok(digest) = crate::manifest::sha256_file(file) {
         if digest != m.sha256 {
             msg.alert(format!(
                 "warning: {} does not match the SHA-256 in its manifest: it has been changed since it was tokenised",
-                file.display()
+                shown_path(file)
             ));
         }
     }
@@ -160,8 +160,8 @@ pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
     if cohort_manifest.is_none() {
         msg.warn(format!(
             "warning: no manifest beside {} ({}), so its key id cannot be checked",
-            opts.cohort.display(),
-            crate::manifest::path_for(&opts.cohort).display()
+            shown_path(&opts.cohort),
+            shown_path(&crate::manifest::path_for(&opts.cohort))
         ));
     }
     if let UsageId::Token(_) = opts.usage_id {
@@ -172,7 +172,7 @@ pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
             let key = load_key(path, msg)?;
             agree(
                 &mut seen,
-                format!("the key file {}", path.display()),
+                format!("the key file {}", shown_path(path)),
                 key.id(),
             )?;
             Some(Tokeniser::new(&key))
@@ -201,7 +201,7 @@ pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
     if cohort.is_empty() {
         return Err(Error::NothingToReport(format!(
             "{}: the cohort has no rows, so there is nobody to report on",
-            opts.cohort.display()
+            shown_path(&opts.cohort)
         )));
     }
 
@@ -230,7 +230,7 @@ pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
     if usage.rows_read == 0 {
         return Err(Error::NothingToReport(format!(
             "{}: the usage file has no data rows, so there are no events to count",
-            opts.usage.display()
+            shown_path(&opts.usage)
         )));
     }
 

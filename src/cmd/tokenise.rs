@@ -149,14 +149,12 @@ pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
             spec_version: Some(crate::SPEC_VERSION),
             created: crate::now_rfc3339(),
             sha256: const_hex::encode(digest),
-            // The input's name, unless it has enough digits to hold an
-            // NHS number (a manifest never holds one).
+            // The input's name, with any NHS number in it redacted.
             source_name: opts
                 .input
                 .path()
                 .and_then(Path::file_name)
-                .map(|n| n.to_string_lossy().into_owned())
-                .filter(|n| n.bytes().filter(u8::is_ascii_digit).count() < 9),
+                .map(|n| crate::nhs::redact_numbers(&n.to_string_lossy()).into_owned()),
         };
         let mut mf = AtomicOutput::create(Some(mpath), opts.force)?;
         mf.put(m.to_json().as_bytes())?;
