@@ -151,7 +151,7 @@ pub struct RelinkArgs {
     /// The tokenised cohort file from the provider.
     #[arg(long, value_name = "FILE")]
     pub cohort: PathBuf,
-    /// The usage extract (NHS numbers with --key, or tokens with --usage-token-column).
+    /// The usage extract (NHS numbers with --key, or tokens with --usage-token-column); `-` for standard input.
     #[arg(long, value_name = "FILE")]
     pub usage: PathBuf,
     /// The key file, to tokenise the usage file's NHS numbers in memory.

@@ -224,6 +224,22 @@ fn known_table_exact_and_with_hes_disclosure() {
 }
 
 #[test]
+fn usage_can_come_from_standard_input() {
+    let w = world();
+    let out = pl()
+        .args(["relink", "--disclosure", "none", "--usage", "-", "--cohort"])
+        .arg(w.s.path("tokens.csv"))
+        .arg("--key")
+        .arg(w.s.key())
+        .args(["--data-start", "2023-01-01", "--data-end", "2025-12-31"])
+        .write_stdin(w.s.read("usage.csv"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), EXACT);
+}
+
+#[test]
 fn tokenised_usage_needs_no_key_and_gives_the_same_report() {
     let w = world();
     let out = pl()

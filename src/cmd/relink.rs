@@ -136,7 +136,9 @@ fn check_manifest(
 pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
     let msg = opts.messages;
     let cohort_src = Source::Path(opts.cohort.clone());
-    let usage_src = Source::Path(opts.usage.clone());
+    // The usage extract may come from standard input (`--usage -`), e.g.
+    // piped straight from a warehouse query.
+    let usage_src = Source::input(Some(opts.usage.as_path()));
     let outputs: Vec<&Path> = [
         opts.output.as_deref(),
         opts.people.as_deref(),
@@ -164,8 +166,8 @@ pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
             shown_path(&crate::manifest::path_for(&opts.cohort))
         ));
     }
-    if let UsageId::Token(_) = opts.usage_id {
-        check_manifest(&opts.usage, "the usage file's manifest", &mut seen, msg)?;
+    if let (UsageId::Token(_), Some(path)) = (&opts.usage_id, usage_src.path()) {
+        check_manifest(path, "the usage file's manifest", &mut seen, msg)?;
     }
     let tokeniser = match &opts.key {
         Some(path) => {
@@ -229,8 +231,7 @@ pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
     )?;
     if usage.rows_read == 0 {
         return Err(Error::NothingToReport(format!(
-            "{}: the usage file has no data rows, so there are no events to count",
-            shown_path(&opts.usage)
+            "{usage_src}: the usage file has no data rows, so there are no events to count"
         )));
     }
 
