@@ -533,3 +533,62 @@ fn ctrl_c_stops_cleanly_and_removes_temporary_files() {
         assert!(!f.contains("pseudolink-partial"), "left behind: {f}");
     }
 }
+
+/// Runs a shell command line under a pseudo-terminal with `script`
+/// (util-linux), or returns `None` where `script` is not available.
+#[cfg(unix)]
+fn on_a_terminal(line: &str, env: &[(&str, &str)]) -> Option<String> {
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", line, "/dev/null"])
+        .stdin(Stdio::null())
+        .env_remove("NO_COLOR");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// On a terminal: a progress bar and coloured prefixes; NO_COLOR removes
+/// the colour. (Off a terminal, the other tests check that neither appears.)
+#[cfg(unix)]
+#[test]
+fn terminal_manners_progress_and_colour() {
+    let s = Scratch::new();
+    let gen = run(&[
+        "synth",
+        "--people",
+        "150000",
+        "--events",
+        "10",
+        "--out",
+        s.dir.path().to_str().unwrap(),
+    ]);
+    assert!(gen.status.success());
+    let bin = env!("CARGO_BIN_EXE_pseudolink");
+    let line = format!(
+        "{bin} tokenise --threads 1 --key {} {} --output {}",
+        s.key().display(),
+        s.path("referrals.csv").display(),
+        s.path("t.csv").display()
+    );
+    let Some(screen) = on_a_terminal(&line, &[]) else {
+        eprintln!("skipped: `script` is not available");
+        return;
+    };
+    assert!(
+        screen.contains("rows/s") && screen.contains("ETA"),
+        "{screen}"
+    );
+    let bad = format!("{bin} validate {}", s.path("missing.csv").display());
+    let coloured = on_a_terminal(&bad, &[]).unwrap();
+    assert!(
+        coloured.contains("\u{1b}[") && coloured.contains("error:"),
+        "{coloured:?}"
+    );
+    let plain = on_a_terminal(&bad, &[("NO_COLOR", "1")]).unwrap();
+    assert!(
+        !plain.contains("\u{1b}[") && plain.contains("error:"),
+        "{plain:?}"
+    );
+}
