@@ -56,16 +56,11 @@ fn round_trip_with_manifest_and_rejects() {
     csv.push_str("30,,2024-02-01,x\n31,9.43E+09,2024-02-01,x\n32,123,2024-02-01,x\n");
     csv.push_str(&format!("33,{},2024-02-01,x\n", numbers[0])); // a duplicate
     s.write("in.csv", &csv);
-    let out = pl()
-        .args(["tokenise", "--key"])
-        .arg(s.key())
-        .arg(s.path("in.csv"))
-        .arg("--output")
-        .arg(s.path("out.csv"))
-        .arg("--rejects")
-        .arg(s.path("rej.csv"))
-        .output()
-        .unwrap();
+    let out = s.tokenise_to(
+        "in.csv",
+        "out.csv",
+        &["--rejects", s.path("rej.csv").to_str().unwrap()],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = s.text("out.csv");
     let lines: Vec<&str> = text.lines().collect();
@@ -176,14 +171,7 @@ fn a_file_name_holding_a_number_is_redacted_in_manifest_and_messages() {
     );
     assert_no_leak(&[&out.stderr, &out.stdout], &[&n]);
     s.write("referrals-2024.csv", format!("nhs_number\n{n}\n"));
-    let out = pl()
-        .args(["tokenise", "-q", "--key"])
-        .arg(s.key())
-        .arg(s.path("referrals-2024.csv"))
-        .arg("--output")
-        .arg(s.path("u.csv"))
-        .output()
-        .unwrap();
+    let out = s.tokenise_to("referrals-2024.csv", "u.csv", &["-q"]);
     assert!(out.status.success());
     let m: serde_json::Value = serde_json::from_slice(&s.read("u.csv.manifest.json")).unwrap();
     assert_eq!(m["source_name"], "referrals-2024.csv");
@@ -246,14 +234,7 @@ fn refuses_to_overwrite_without_force() {
     let (csv, _) = referrals(3);
     s.write("in.csv", &csv);
     s.write("out.csv", "precious");
-    let out = pl()
-        .args(["tokenise", "--key"])
-        .arg(s.key())
-        .arg(s.path("in.csv"))
-        .arg("--output")
-        .arg(s.path("out.csv"))
-        .output()
-        .unwrap();
+    let out = s.tokenise_to("in.csv", "out.csv", &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("already exists; pass --force"),
@@ -301,14 +282,7 @@ fn ragged_row_fails_cleanly_with_no_output() {
     let s = Scratch::new();
     let n = valid_from(222_222_000);
     s.write("in.csv", format!("a,nhs_number\n1,{n}\n2,{n},extra\n"));
-    let out = pl()
-        .args(["tokenise", "--key"])
-        .arg(s.key())
-        .arg(s.path("in.csv"))
-        .arg("--output")
-        .arg(s.path("out.csv"))
-        .output()
-        .unwrap();
+    let out = s.tokenise_to("in.csv", "out.csv", &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
@@ -433,14 +407,7 @@ fn empty_and_header_only_inputs() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("is empty"), "{}", stderr(&out));
     s.write("header.csv", "nhs_number,b");
-    let out = pl()
-        .args(["tokenise", "--key"])
-        .arg(s.key())
-        .arg(s.path("header.csv"))
-        .arg("--output")
-        .arg(s.path("out.csv"))
-        .output()
-        .unwrap();
+    let out = s.tokenise_to("header.csv", "out.csv", &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(s.text("out.csv"), "token,b");
 }
@@ -497,14 +464,7 @@ fn quiet_prints_nothing_on_success() {
     let s = Scratch::new();
     let (csv, _) = referrals(5);
     s.write("in.csv", &csv);
-    let out = pl()
-        .args(["tokenise", "-q", "--key"])
-        .arg(s.key())
-        .arg(s.path("in.csv"))
-        .arg("--output")
-        .arg(s.path("out.csv"))
-        .output()
-        .unwrap();
+    let out = s.tokenise_to("in.csv", "out.csv", &["-q"]);
     assert!(out.status.success());
     assert_eq!(stderr(&out), "");
     assert_eq!(stdout(&out), "");

@@ -79,14 +79,7 @@ fn world() -> World {
     ev("", "2024-05-01", "NEL");
     s.write("usage.csv", usage);
 
-    let out = pl()
-        .args(["tokenise", "-q", "--key"])
-        .arg(s.key())
-        .arg(s.path("referrals.csv"))
-        .arg("--output")
-        .arg(s.path("tokens.csv"))
-        .output()
-        .unwrap();
+    let out = s.tokenise_to("referrals.csv", "tokens.csv", &["-q"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let mut numbers = a;
     numbers.extend(b);
@@ -242,14 +235,7 @@ fn usage_can_come_from_standard_input() {
 #[test]
 fn tokenised_usage_needs_no_key_and_gives_the_same_report() {
     let w = world();
-    let out = pl()
-        .args(["tokenise", "-q", "--key"])
-        .arg(w.s.key())
-        .arg(w.s.path("usage.csv"))
-        .arg("--output")
-        .arg(w.s.path("usage-tokens.csv"))
-        .output()
-        .unwrap();
+    let out = w.s.tokenise_to("usage.csv", "usage-tokens.csv", &["-q"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let usage = w.s.path("usage-tokens.csv");
     let out = relink(
@@ -567,14 +553,7 @@ fn several_group_by_columns() {
     }
     s.write("referrals.csv", referrals);
     s.write("usage.csv", usage);
-    let out = pl()
-        .args(["tokenise", "-q", "--key"])
-        .arg(s.key())
-        .arg(s.path("referrals.csv"))
-        .arg("--output")
-        .arg(s.path("tokens.csv"))
-        .output()
-        .unwrap();
+    let out = s.tokenise_to("referrals.csv", "tokens.csv", &["-q"]);
     assert!(out.status.success());
     let out = pl()
         .args([

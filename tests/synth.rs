@@ -69,14 +69,7 @@ fn test_numbers_are_all_in_the_999_range_and_files_are_usable() {
         .output()
         .unwrap();
     assert!(matches!(out.status.code(), Some(0 | 1)));
-    let out = pl()
-        .args(["tokenise", "-q", "--key"])
-        .arg(s.key())
-        .arg(s.path("t/referrals.csv"))
-        .arg("--output")
-        .arg(s.path("t/tokens.csv"))
-        .output()
-        .unwrap();
+    let out = s.tokenise_to("t/referrals.csv", "t/tokens.csv", &["-q"]);
     assert!(out.status.success());
     let out = pl()
         .args(["relink", "-q", "--cohort"])

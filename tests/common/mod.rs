@@ -66,6 +66,19 @@ impl Scratch {
     }
     #[cfg(not(unix))]
     pub fn private(&self, _name: &str) {}
+    /// Runs `tokenise --key <this folder's key> IN --output OUT` plus `extra`
+    /// (file names in the folder are given without their folder).
+    pub fn tokenise_to(&self, input: &str, output: &str, extra: &[&str]) -> Output {
+        pl().args(["tokenise", "--key"])
+            .arg(self.key())
+            .arg(self.path(input))
+            .arg("--output")
+            .arg(self.path(output))
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+
     /// Names of the files in the folder, sorted.
     pub fn files(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.dir.path())
