@@ -383,18 +383,7 @@ fn wait_for_partial(dir: &std::path::Path, child: &mut std::process::Child) -> b
 #[test]
 fn killing_tokenise_mid_run_leaves_no_partial_output() {
     let s = Scratch::new();
-    let gen = run(&[
-        "synth",
-        "--people",
-        "60000",
-        "--events",
-        "200000",
-        "--seed",
-        "3",
-        "--out",
-        s.dir.path().to_str().unwrap(),
-    ]);
-    assert!(gen.status.success(), "{}", stderr(&gen));
+    s.synth(60000, 200000, 3);
     s.write("out.csv", "precious");
     let mut child = Command::new(env!("CARGO_BIN_EXE_pseudolink"))
         .args(["tokenise", "-q", "--threads", "1", "--force", "--key"])
@@ -442,18 +431,7 @@ fn killing_tokenise_mid_run_leaves_no_partial_output() {
 #[test]
 fn killing_relink_mid_run_leaves_existing_outputs_untouched() {
     let s = Scratch::new();
-    let gen = run(&[
-        "synth",
-        "--people",
-        "20000",
-        "--events",
-        "600000",
-        "--seed",
-        "4",
-        "--out",
-        s.dir.path().to_str().unwrap(),
-    ]);
-    assert!(gen.status.success());
+    s.synth(20000, 600000, 4);
     let tok = run(&[
         "tokenise",
         "-q",
@@ -493,18 +471,7 @@ fn killing_relink_mid_run_leaves_existing_outputs_untouched() {
 #[test]
 fn ctrl_c_stops_cleanly_and_removes_temporary_files() {
     let s = Scratch::new();
-    let gen = run(&[
-        "synth",
-        "--people",
-        "60000",
-        "--events",
-        "1000",
-        "--seed",
-        "6",
-        "--out",
-        s.dir.path().to_str().unwrap(),
-    ]);
-    assert!(gen.status.success());
+    s.synth(60000, 1000, 6);
     s.write("out.csv", "precious");
     let mut child = Command::new(env!("CARGO_BIN_EXE_pseudolink"))
         .args(["tokenise", "-q", "--threads", "1", "--force", "--key"])
@@ -555,16 +522,7 @@ fn on_a_terminal(line: &str, env: &[(&str, &str)]) -> Option<String> {
 #[test]
 fn terminal_manners_progress_and_colour() {
     let s = Scratch::new();
-    let gen = run(&[
-        "synth",
-        "--people",
-        "150000",
-        "--events",
-        "10",
-        "--out",
-        s.dir.path().to_str().unwrap(),
-    ]);
-    assert!(gen.status.success());
+    s.synth(150000, 10, 1);
     let bin = env!("CARGO_BIN_EXE_pseudolink");
     let line = format!(
         "{bin} tokenise --threads 1 --key {} {} --output {}",

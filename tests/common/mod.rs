@@ -79,6 +79,23 @@ impl Scratch {
             .unwrap()
     }
 
+    /// Writes synthetic `referrals.csv` and `usage.csv` into the folder.
+    pub fn synth(&self, people: u32, events: u32, seed: u32) {
+        let out = pl()
+            .args([
+                "synth",
+                "--people",
+                &people.to_string(),
+                "--events",
+                &events.to_string(),
+            ])
+            .args(["--seed", &seed.to_string(), "--out"])
+            .arg(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+
     /// Names of the files in the folder, sorted.
     pub fn files(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.dir.path())
