@@ -194,7 +194,13 @@ impl Default for SeenNumbers {
 impl SeenNumbers {
     /// Records the prefix of a valid number (see [`NhsNumber::prefix`]).
     pub fn insert(&mut self, prefix: u32) {
-        self.buckets[(prefix >> 16) as usize].push(prefix as u16);
+        let bucket = &mut self.buckets[(prefix >> 16) as usize];
+        if bucket.capacity() == 0 {
+            // Start at 128 bytes: a bucket holds 61 numbers per million
+            // rows, and growing from 4 would mean a realloc storm.
+            bucket.reserve_exact(64);
+        }
+        bucket.push(prefix as u16);
     }
 
     /// Rows whose number appeared on an earlier row: total rows seen minus
