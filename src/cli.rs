@@ -175,7 +175,7 @@ pub struct RelinkArgs {
     /// Cohort column(s) to group by (repeat for several).
     #[arg(long, value_name = "COL", default_values = ["cohort"])]
     pub group_by: Vec<ColumnSpec>,
-    /// Usage column holding NHS numbers (needs --key).
+    /// Usage column holding NHS numbers (needs --key) [default: nhs_number].
     #[arg(long, value_name = "COL", conflicts_with = "usage_token_column")]
     pub usage_nhs_column: Option<ColumnSpec>,
     /// Usage column holding tokens made with the same key (no key needed).
