@@ -29,6 +29,7 @@ pub mod progress;
 pub mod relink;
 pub mod report;
 pub mod scan;
+pub mod seen;
 pub mod stats;
 pub mod synth;
 pub mod token;

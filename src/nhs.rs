@@ -173,49 +173,6 @@ impl ReasonCounts {
     }
 }
 
-/// A compact record of the numbers seen, to count duplicates.
-///
-/// A valid number is fixed by its first nine digits (below 10^9, 30 bits).
-/// Each number costs two bytes: the top 14 bits pick one of 16,384
-/// buckets and the low 16 bits are stored in it. Duplicates are counted at
-/// the end by sorting each bucket, so insertion is a single append.
-pub struct SeenNumbers {
-    buckets: Vec<Vec<u16>>,
-}
-
-impl Default for SeenNumbers {
-    fn default() -> Self {
-        SeenNumbers {
-            buckets: vec![Vec::new(); 1 << 14],
-        }
-    }
-}
-
-impl SeenNumbers {
-    /// Records the prefix of a valid number (see [`NhsNumber::prefix`]).
-    pub fn insert(&mut self, prefix: u32) {
-        let bucket = &mut self.buckets[(prefix >> 16) as usize];
-        if bucket.capacity() == 0 {
-            // Start at 128 bytes: a bucket holds 61 numbers per million
-            // rows, and growing from 4 would mean a realloc storm.
-            bucket.reserve_exact(64);
-        }
-        bucket.push(prefix as u16);
-    }
-
-    /// Rows whose number appeared on an earlier row: total rows seen minus
-    /// distinct numbers.
-    pub fn duplicates(mut self) -> u64 {
-        let mut dups = 0u64;
-        for b in &mut self.buckets {
-            b.sort_unstable();
-            dups += b.windows(2).filter(|w| w[0] == w[1]).count() as u64;
-            *b = Vec::new();
-        }
-        dups
-    }
-}
-
 /// Replaces every run of exactly ten digits that is a valid NHS number with
 /// `[NHS number]`, so that a file name like `patient-9434765919.csv` can be
 /// shown in a message without showing the number.
@@ -558,23 +515,6 @@ mod tests {
             "1234567890 [NHS number]"
         );
         assert_eq!(redact_numbers("plain.csv"), "plain.csv");
-    }
-
-    #[test]
-    fn seen_numbers_counts_repeats() {
-        let mut seen = SeenNumbers::default();
-        for p in [
-            943_476_591,
-            400_000_063,
-            943_476_591,
-            943_476_591,
-            65_535,
-            131_071,
-            65_535,
-        ] {
-            seen.insert(p);
-        }
-        assert_eq!(seen.duplicates(), 3);
     }
 
     #[test]

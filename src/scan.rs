@@ -16,9 +16,10 @@ use crate::csvio::{
     RecordReader,
 };
 use crate::error::{Error, Result, Source};
-use crate::nhs::{canonicalise, Reason, ReasonCounts, SeenNumbers};
+use crate::nhs::{canonicalise, Reason, ReasonCounts};
 use crate::pipeline::{run_ordered, Pool};
 use crate::progress::Progress;
+use crate::seen::SeenNumbers;
 use crate::token::{Tokeniser, TOKEN_HEX_LEN};
 
 /// How many invalid rows a summary lists by number.
@@ -278,7 +279,7 @@ pub fn run<R: Read + Send>(
             result
         },
         |mut result| {
-            merger.add(&result);
+            merger.add(&result)?;
             sink(&mut result)?;
             let mut out = result.out;
             out.clear();
@@ -287,7 +288,7 @@ pub fn run<R: Read + Send>(
         },
     )?;
     progress.finish();
-    Ok(merger.finish())
+    merger.finish()
 }
 
 /// The rejects file: `row,reason,value`, one line per rejected row.
@@ -345,19 +346,29 @@ pub struct Merger {
 
 impl Merger {
     /// Folds in one batch's counts and numbers.
-    pub fn add(&mut self, r: &BatchResult) {
+    pub fn add(&mut self, r: &BatchResult) -> Result<()> {
         self.tally.merge(&r.tally);
         for &p in &r.prefixes {
-            self.seen.insert(p);
+            self.seen.insert(p).map_err(spill_error)?;
         }
+        Ok(())
     }
 
     /// The final summary.
-    pub fn finish(self) -> Summary {
-        Summary {
-            duplicate_numbers: self.seen.duplicates(),
+    pub fn finish(self) -> Result<Summary> {
+        Ok(Summary {
+            duplicate_numbers: self.seen.duplicates().map_err(spill_error)?,
             tally: self.tally,
-        }
+        })
+    }
+}
+
+/// A failure of the temporary file used to count duplicates in very large
+/// inputs.
+fn spill_error(source: std::io::Error) -> Error {
+    Error::Write {
+        file: Source::Path(std::env::temp_dir().join("(duplicate counter)")),
+        source,
     }
 }
 
@@ -404,8 +415,9 @@ mod tests {
             rejects: vec![],
             prefixes: r.prefixes,
             tally: r.tally,
-        });
-        let s = m.finish();
+        })
+        .unwrap();
+        let s = m.finish().unwrap();
         assert_eq!(s.duplicate_numbers, 1);
         assert_eq!(
             s.tally.rows_read,
