@@ -207,11 +207,11 @@ pub fn redact_numbers(text: &str) -> std::borrow::Cow<'_, str> {
 /// Modulus 11 check digit for the first nine digits (ASCII), or `None` when
 /// the computed check is 10.
 fn check_digit(first9: &[u8]) -> Option<u8> {
-    let sum: u32 = first9
-        .iter()
-        .zip((2..=10u32).rev())
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
+    const WEIGHTS: [u32; 9] = [10, 9, 8, 7, 6, 5, 4, 3, 2];
+    let mut sum = 0u32;
+    for (d, w) in first9.iter().zip(WEIGHTS) {
+        sum += u32::from(d - b'0') * w;
+    }
     match 11 - (sum % 11) {
         11 => Some(0),
         10 => None,
@@ -229,6 +229,11 @@ fn validate_digits(d: &[u8]) -> Result<NhsNumber, Reason> {
         return Err(Reason::InvalidCharacter);
     }
     let d: [u8; 10] = d.try_into().map_err(|_| Reason::WrongLength)?;
+    validate_ten(d)
+}
+
+/// The placeholder and Modulus 11 checks on ten ASCII digits.
+fn validate_ten(d: [u8; 10]) -> Result<NhsNumber, Reason> {
     if is_placeholder(&d) {
         return Err(Reason::Placeholder);
     }
@@ -323,8 +328,10 @@ fn strip_point_zero(s: &[u8]) -> &[u8] {
 /// Turns one cell into a validated NHS number, or the reason it is not one.
 pub fn canonicalise(cell: &[u8]) -> Result<NhsNumber, Reason> {
     // Fast path: exactly ten ASCII digits, the overwhelmingly common case.
-    if cell.len() == 10 && cell.iter().all(u8::is_ascii_digit) {
-        return validate_digits(cell);
+    if let Ok(ten) = <[u8; 10]>::try_from(cell) {
+        if ten.iter().all(u8::is_ascii_digit) {
+            return validate_ten(ten);
+        }
     }
     if cell.is_ascii() {
         return canonicalise_ascii(cell);
