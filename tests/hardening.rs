@@ -357,6 +357,21 @@ fn a_ten_megabyte_key_file_is_refused_without_reading_it_all() {
     assert!(stderr(&out).contains("larger than 64 KiB"));
 }
 
+/// Starts `tokenise` (one thread, so it runs long enough to interrupt) on
+/// the folder's synthetic referrals, in the background.
+fn spawn_tokenise(s: &Scratch, output: &str, extra: &[&str], stderr: Stdio) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_pseudolink"))
+        .args(["tokenise", "-q", "--threads", "1", "--key"])
+        .arg(s.key())
+        .arg(s.path("referrals.csv"))
+        .arg("--output")
+        .arg(s.path(output))
+        .args(extra)
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
 fn wait_for_partial(dir: &std::path::Path, child: &mut std::process::Child) -> bool {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(20) {
@@ -385,15 +400,7 @@ fn killing_tokenise_mid_run_leaves_no_partial_output() {
     let s = Scratch::new();
     s.synth(60000, 200000, 3);
     s.write("out.csv", "precious");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pseudolink"))
-        .args(["tokenise", "-q", "--threads", "1", "--force", "--key"])
-        .arg(s.key())
-        .arg(s.path("referrals.csv"))
-        .arg("--output")
-        .arg(s.path("out.csv"))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_tokenise(&s, "out.csv", &["--force"], Stdio::null());
     let caught = wait_for_partial(s.dir.path(), &mut child);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -411,15 +418,7 @@ fn killing_tokenise_mid_run_leaves_no_partial_output() {
             std::fs::remove_file(s.path(&f)).unwrap();
         }
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pseudolink"))
-        .args(["tokenise", "-q", "--threads", "1", "--key"])
-        .arg(s.key())
-        .arg(s.path("referrals.csv"))
-        .arg("--output")
-        .arg(s.path("fresh.csv"))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_tokenise(&s, "fresh.csv", &[], Stdio::null());
     let caught = wait_for_partial(s.dir.path(), &mut child);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -473,17 +472,16 @@ fn ctrl_c_stops_cleanly_and_removes_temporary_files() {
     let s = Scratch::new();
     s.synth(60000, 1000, 6);
     s.write("out.csv", "precious");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pseudolink"))
-        .args(["tokenise", "-q", "--threads", "1", "--force", "--key"])
-        .arg(s.key())
-        .arg(s.path("referrals.csv"))
-        .arg("--output")
-        .arg(s.path("out.csv"))
-        .arg("--rejects")
-        .arg(s.path("rejects.csv"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_tokenise(
+        &s,
+        "out.csv",
+        &[
+            "--force",
+            "--rejects",
+            s.path("rejects.csv").to_str().unwrap(),
+        ],
+        Stdio::piped(),
+    );
     let caught = wait_for_partial(s.dir.path(), &mut child);
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
