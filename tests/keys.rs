@@ -86,6 +86,19 @@ fn a_key_readable_by_others_is_warned_about() {
     assert_eq!(stderr(&out), "");
 }
 
+/// Runs `key-id` on a bad key file: exit 2, and the message says `expect`.
+fn key_id_fails(path: impl AsRef<std::path::Path>, expect: &str) -> String {
+    let out = pl()
+        .args(["key-id", "--key"])
+        .arg(path.as_ref())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains(expect), "{err}");
+    err
+}
+
 #[test]
 fn key_file_errors_are_clear_and_never_echo_the_key() {
     let s = Scratch::new();
@@ -143,48 +156,16 @@ fn key_file_errors_are_clear_and_never_echo_the_key() {
 
     let big = vec![b'a'; 70 * 1024];
     s.write("big", &big);
-    let out = pl()
-        .args(["key-id", "--key"])
-        .arg(s.path("big"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("larger than 64 KiB"));
+    key_id_fails(s.path("big"), "larger than 64 KiB");
 
-    let out = pl()
-        .args(["key-id", "--key"])
-        .arg(s.dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("is not a regular file"),
-        "{}",
-        stderr(&out)
-    );
+    key_id_fails(s.dir.path(), "is not a regular file");
 
-    let out = pl()
-        .args(["key-id", "--key"])
-        .arg(s.path("missing.key"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("cannot open"), "{}", stderr(&out));
+    key_id_fails(s.path("missing.key"), "cannot open");
 
     #[cfg(unix)]
     {
         std::os::unix::fs::symlink("/dev/zero", s.path("zero.key")).unwrap();
-        let out = pl()
-            .args(["key-id", "--key"])
-            .arg(s.path("zero.key"))
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2));
-        assert!(
-            stderr(&out).contains("is not a regular file"),
-            "{}",
-            stderr(&out)
-        );
+        key_id_fails(s.path("zero.key"), "is not a regular file");
     }
 }
 
