@@ -504,9 +504,14 @@ fn ctrl_c_stops_cleanly_and_removes_temporary_files() {
 #[cfg(unix)]
 fn on_a_terminal(line: &str, env: &[(&str, &str)]) -> Option<String> {
     let mut cmd = Command::new("script");
+    // A known terminal type, and none of the variables that turn colour
+    // off or on, whatever the environment running the tests has.
     cmd.args(["-qec", line, "/dev/null"])
         .stdin(Stdio::null())
-        .env_remove("NO_COLOR");
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR")
+        .env_remove("CLICOLOR_FORCE");
     for (k, v) in env {
         cmd.env(k, v);
     }
