@@ -483,8 +483,9 @@ fn ctrl_c_stops_cleanly_and_removes_temporary_files() {
         Stdio::piped(),
     );
     let caught = wait_for_partial(s.dir.path(), &mut child);
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+    // The shell's built-in kill, so no extra package is needed.
+    let sent = Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.id())])
         .status()
         .unwrap();
     assert!(sent.success());
