@@ -103,6 +103,16 @@ fn no_error_path_leaks_an_identifier_or_the_key() {
     s.write("corrupt.csv.manifest.json", "{ not json");
     s.write("exists.csv", "precious");
 
+    let relink_case = |cohort: &str, usage: &str, key: Option<&str>, extra: &[&str]| {
+        let mut args: Vec<String> = ["relink", "--cohort", cohort, "--usage", usage]
+            .map(String::from)
+            .to_vec();
+        if let Some(key) = key {
+            args.extend(["--key".to_string(), key.to_string()]);
+        }
+        args.extend(extra.iter().map(|e| e.to_string()));
+        args
+    };
     let cases: Vec<Vec<String>> = vec![
         vec!["validate".into(), p("ragged.csv")],
         vec!["validate".into(), p("unclosed.csv")],
@@ -170,69 +180,23 @@ fn no_error_path_leaks_an_identifier_or_the_key() {
         ],
         vec!["key-id".into(), "--key".into(), p("broken.key")],
         vec!["keygen".into(), "--output".into(), k.into()],
-        vec![
-            "relink".into(),
-            "--cohort".into(),
-            p("other-tokens.csv"),
-            "--usage".into(),
-            p("usage.csv"),
-            "--key".into(),
-            k.into(),
-        ],
-        vec![
-            "relink".into(),
-            "--cohort".into(),
-            p("cohort-raw.csv"),
-            "--usage".into(),
-            p("usage.csv"),
-            "--key".into(),
-            k.into(),
-        ],
-        vec![
-            "relink".into(),
-            "--cohort".into(),
-            p("tokens.csv"),
-            "--usage".into(),
-            p("usage-baddate.csv"),
-            "--key".into(),
-            k.into(),
-        ],
-        vec![
-            "relink".into(),
-            "--cohort".into(),
-            p("tokens.csv"),
-            "--usage".into(),
-            p("usage.csv"),
-            "--key".into(),
-            k.into(),
-            "--group-by".into(),
-            "nope".into(),
-        ],
-        vec![
-            "relink".into(),
-            "--cohort".into(),
-            p("corrupt.csv"),
-            "--usage".into(),
-            p("usage.csv"),
-            "--key".into(),
-            k.into(),
-        ],
-        vec![
-            "relink".into(),
-            "--cohort".into(),
-            p("tokens.csv"),
-            "--usage".into(),
-            p("usage.csv"),
-        ],
-        vec![
-            "relink".into(),
-            "--cohort".into(),
-            p("tokens.csv"),
-            "--usage".into(),
-            p("usage.csv"),
-            "--key".into(),
-            p("broken.key"),
-        ],
+        relink_case(&p("other-tokens.csv"), &p("usage.csv"), Some(k), &[]),
+        relink_case(&p("cohort-raw.csv"), &p("usage.csv"), Some(k), &[]),
+        relink_case(&p("tokens.csv"), &p("usage-baddate.csv"), Some(k), &[]),
+        relink_case(
+            &p("tokens.csv"),
+            &p("usage.csv"),
+            Some(k),
+            &["--group-by", "nope"],
+        ),
+        relink_case(&p("corrupt.csv"), &p("usage.csv"), Some(k), &[]),
+        relink_case(&p("tokens.csv"), &p("usage.csv"), None, &[]),
+        relink_case(
+            &p("tokens.csv"),
+            &p("usage.csv"),
+            Some(&p("broken.key")),
+            &[],
+        ),
     ];
     let mut secrets: Vec<String> = n.clone();
     secrets.push(SPEC_KEY.to_string());

@@ -98,6 +98,21 @@ fn relink(w: &World, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `relink --cohort COHORT --usage usage.csv --key KEY` plus `extra`, with
+/// no coverage dates unless `extra` gives them.
+fn relink_cohort(w: &World, cohort: &str, extra: &[&str]) -> std::process::Output {
+    pl().arg("relink")
+        .arg("--cohort")
+        .arg(w.s.path(cohort))
+        .arg("--usage")
+        .arg(w.s.path("usage.csv"))
+        .arg("--key")
+        .arg(w.s.key())
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 /// `relink` on the world's cohort with a usage file from its folder and,
 /// when `key` is true, the world's key.
 fn relink_usage(w: &World, usage: &str, key: bool, extra: &[&str]) -> std::process::Output {
@@ -341,11 +356,9 @@ fn a_raw_nhs_number_in_the_cohort_is_refused_with_a_hint() {
 #[test]
 fn bad_dates_name_the_row() {
     let w = world();
-    let usage = w.s.path("usage.csv");
     let mut text = w.s.text("usage.csv");
     text.push_str(&format!("{},2024-13-01,AE\n", w.numbers[0]));
     w.s.write("bad-usage.csv", &text);
-    let key = w.s.key();
     let out = relink_usage(&w, "bad-usage.csv", true, &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
@@ -370,18 +383,7 @@ fn bad_dates_name_the_row() {
     let mut cohort = w.s.text("tokens.csv");
     cohort.push_str(&format!("{},12/31/2024,A\n", "ab".repeat(32)));
     w.s.write("tokens2.csv", cohort);
-    let out = pl()
-        .arg("relink")
-        .arg("--cohort")
-        .arg(w.s.path("tokens2.csv"))
-        .args([
-            "--usage",
-            usage.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = relink_cohort(&w, "tokens2.csv", &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
@@ -394,7 +396,6 @@ fn bad_dates_name_the_row() {
 fn empty_usage_and_nobody_left_are_clear_messages() {
     let w = world();
     w.s.write("empty-usage.csv", "nhs_number,event_date,event_type\n");
-    let key = w.s.key();
     let out = relink_usage(&w, "empty-usage.csv", true, &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -403,20 +404,11 @@ fn empty_usage_and_nobody_left_are_clear_messages() {
         stderr(&out)
     );
 
-    let usage = w.s.path("usage.csv");
-    let out = pl()
-        .arg("relink")
-        .arg("--cohort")
-        .arg(w.s.path("tokens.csv"))
-        .args([
-            "--usage",
-            usage.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ])
-        .args(["--data-start", "2024-06-01", "--data-end", "2024-08-01"])
-        .output()
-        .unwrap();
+    let out = relink_cohort(
+        &w,
+        "tokens.csv",
+        &["--data-start", "2024-06-01", "--data-end", "2024-08-01"],
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
@@ -446,20 +438,7 @@ fn usage_needs_a_key_or_a_token_column_and_columns_get_hints() {
 #[test]
 fn coverage_is_inferred_with_a_warning() {
     let w = world();
-    let usage = w.s.path("usage.csv");
-    let key = w.s.key();
-    let out = pl()
-        .arg("relink")
-        .arg("--cohort")
-        .arg(w.s.path("tokens.csv"))
-        .args([
-            "--usage",
-            usage.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = relink_cohort(&w, "tokens.csv", &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
