@@ -986,32 +986,43 @@ impl AtomicOutput {
 
     /// Writes bytes, mapping failures to a typed error.
     pub fn put(&mut self, bytes: &[u8]) -> Result<()> {
-        self.write_raw(bytes)?;
-        if let Some(h) = &mut self.hasher {
-            h.feed(bytes.to_vec());
-        }
-        Ok(())
+        self.write_hashed(bytes).map_err(|e| self.write_error(e))
     }
 
     /// Writes a buffer it may keep (to hash it on another thread); returns
     /// a spent buffer for reuse when one is available.
     pub fn put_vec(&mut self, buf: Vec<u8>) -> Result<Option<Vec<u8>>> {
-        self.write_raw(&buf)?;
+        self.sink()
+            .write_all(&buf)
+            .map_err(|e| self.write_error(e))?;
         Ok(match &mut self.hasher {
             Some(h) => h.feed(buf),
             None => Some(buf),
         })
     }
 
-    fn write_raw(&mut self, bytes: &[u8]) -> Result<()> {
-        let r = match &mut self.inner {
-            OutputInner::Stdout(w) => w.write_all(bytes),
-            OutputInner::File { tmp, .. } => tmp.write_all(bytes),
-        };
-        r.map_err(|source| Error::Write {
+    /// Where the bytes go: standard output or the temporary file.
+    fn sink(&mut self) -> &mut dyn Write {
+        match &mut self.inner {
+            OutputInner::Stdout(w) => w,
+            OutputInner::File { tmp, .. } => tmp,
+        }
+    }
+
+    /// Writes bytes and, when a digest is wanted, hashes a copy.
+    fn write_hashed(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.sink().write_all(bytes)?;
+        if let Some(h) = &mut self.hasher {
+            h.feed(bytes.to_vec());
+        }
+        Ok(())
+    }
+
+    fn write_error(&self, source: io::Error) -> Error {
+        Error::Write {
             file: self.label.clone(),
             source,
-        })
+        }
     }
 
     /// Flushes, syncs and renames into place. Returns the SHA-256 if asked for.
@@ -1059,20 +1070,11 @@ impl AtomicOutput {
 
 impl Write for AtomicOutput {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.inner {
-            OutputInner::Stdout(w) => w.write_all(buf)?,
-            OutputInner::File { tmp, .. } => tmp.write_all(buf)?,
-        }
-        if let Some(h) = &mut self.hasher {
-            h.feed(buf.to_vec());
-        }
+        self.write_hashed(buf)?;
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
-        match &mut self.inner {
-            OutputInner::Stdout(w) => w.flush(),
-            OutputInner::File { tmp, .. } => tmp.flush(),
-        }
+        self.sink().flush()
     }
 }
 
