@@ -348,9 +348,7 @@ impl Merger {
     /// Folds in one batch's counts and numbers.
     pub fn add(&mut self, r: &BatchResult) -> Result<()> {
         self.tally.merge(&r.tally);
-        for &p in &r.prefixes {
-            self.seen.insert(p).map_err(spill_error)?;
-        }
+        self.seen.insert_all(&r.prefixes).map_err(spill_error)?;
         Ok(())
     }
 

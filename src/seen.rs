@@ -6,6 +6,12 @@
 //! counted at the end by sorting each bucket. That covers any realistic
 //! referral file (10 million rows take about 20 MiB).
 //!
+//! Numbers arrive in random order, and writing each straight into one of
+//! 16,384 buckets missed the cache almost every time. So they are first
+//! staged: appended to one of 128 small buffers (by the top seven bits of
+//! their bucket), and a full buffer is moved into its 128 neighbouring
+//! buckets in one go, which stays in cache.
+//!
 //! Past [`DEFAULT_LIMIT`] numbers held, the buckets are spilled to an
 //! unnamed temporary file as a sorted run, and the runs are merged at the
 //! end, so memory stays bounded whatever the input size. Spilling works
@@ -27,6 +33,15 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 pub const DEFAULT_LIMIT: usize = 12_000_000;
 
 const BUCKETS: usize = 1 << 14;
+/// Staging buffers, each feeding `BUCKETS / STAGES` neighbouring buckets.
+const STAGES: usize = 1 << 7;
+/// Numbers a staging buffer holds before it is moved into the buckets.
+const STAGE_CAP: usize = 512;
+
+/// The bucket of a prefix: its top 14 bits (a prefix is below 2^30).
+fn bucket_of(prefix: u32) -> usize {
+    (prefix >> 16) as usize % BUCKETS
+}
 
 /// Keyed bijections on the 14-bit bucket numbers and the 16-bit low parts.
 struct Permutation {
@@ -66,6 +81,10 @@ impl Permutation {
 /// The record of numbers seen, to count duplicates.
 pub struct SeenNumbers {
     buckets: Vec<Vec<u16>>,
+    /// `STAGES` buffers of `STAGE_CAP` whole prefixes, back to back.
+    stage: Vec<u32>,
+    stage_len: Vec<usize>,
+    /// Numbers in the buckets (staged ones not included).
     held: usize,
     limit: usize,
     total: u64,
@@ -84,6 +103,8 @@ impl SeenNumbers {
     pub fn with_limit(limit: usize) -> SeenNumbers {
         SeenNumbers {
             buckets: vec![Vec::new(); BUCKETS],
+            stage: vec![0; STAGES * STAGE_CAP],
+            stage_len: vec![0; STAGES],
             held: 0,
             limit: limit.max(1),
             total: 0,
@@ -95,15 +116,36 @@ impl SeenNumbers {
     /// Records the prefix of a valid number (see
     /// [`crate::nhs::NhsNumber::prefix`]).
     pub fn insert(&mut self, prefix: u32) -> io::Result<()> {
-        let bucket = &mut self.buckets[(prefix >> 16) as usize % BUCKETS];
-        if bucket.capacity() == 0 {
-            // Start at 128 bytes: a bucket holds 61 numbers per million
-            // rows, and growing from 4 would mean a storm of reallocs.
-            bucket.reserve_exact(64);
-        }
-        bucket.push(prefix as u16);
-        self.held += 1;
+        let s = bucket_of(prefix) / (BUCKETS / STAGES);
+        let len = self.stage_len[s];
+        self.stage[s * STAGE_CAP + len] = prefix;
+        self.stage_len[s] = len + 1;
         self.total += 1;
+        if len + 1 == STAGE_CAP {
+            self.unstage(s)?;
+        }
+        Ok(())
+    }
+
+    /// Records many prefixes.
+    pub fn insert_all(&mut self, prefixes: &[u32]) -> io::Result<()> {
+        prefixes.iter().try_for_each(|&p| self.insert(p))
+    }
+
+    /// Moves staging buffer `s` into its buckets, spilling if that fills
+    /// memory.
+    fn unstage(&mut self, s: usize) -> io::Result<()> {
+        let len = std::mem::take(&mut self.stage_len[s]);
+        for &prefix in &self.stage[s * STAGE_CAP..s * STAGE_CAP + len] {
+            let bucket = &mut self.buckets[bucket_of(prefix)];
+            if bucket.capacity() == 0 {
+                // Start at 128 bytes: a bucket holds 61 numbers per million
+                // rows, and growing from 4 would mean a storm of reallocs.
+                bucket.reserve_exact(64);
+            }
+            bucket.push(prefix as u16);
+        }
+        self.held += len;
         if self.held >= self.limit {
             self.spill()?;
         }
@@ -141,6 +183,9 @@ impl SeenNumbers {
     /// Rows whose number appeared on an earlier row: numbers seen minus
     /// distinct numbers.
     pub fn duplicates(mut self) -> io::Result<u64> {
+        for s in 0..STAGES {
+            self.unstage(s)?;
+        }
         if self.runs.is_empty() {
             let mut dups = 0u64;
             for b in &mut self.buckets {
