@@ -3,7 +3,8 @@
 //! A valid number is fixed by its first nine digits (below 10^9, 30 bits).
 //! [`SeenNumbers`] keeps two bytes per number: the top 14 bits pick one of
 //! 16,384 buckets and the low 16 bits are stored in it; duplicates are
-//! counted at the end by sorting each bucket. That covers any realistic
+//! counted at the end by marking each bucket's values in an 8 KiB bit map
+//! (sorted runs when spilled; see below). That covers any realistic
 //! referral file (10 million rows take about 20 MiB).
 //!
 //! Numbers arrive in random order, and writing each straight into one of
@@ -187,10 +188,20 @@ impl SeenNumbers {
             self.unstage(s)?;
         }
         if self.runs.is_empty() {
+            // A bucket's low parts are 16 bits: mark each in a 65,536-bit
+            // map (8 KiB, in cache), then unmark them, which is faster than
+            // sorting.
+            let mut map = vec![0u64; 1 << 10];
             let mut dups = 0u64;
             for b in &mut self.buckets {
-                b.sort_unstable();
-                dups += b.windows(2).filter(|w| w[0] == w[1]).count() as u64;
+                for &x in b.iter() {
+                    let (word, bit) = (usize::from(x >> 6), 1u64 << (x & 63));
+                    dups += u64::from(map[word] & bit != 0);
+                    map[word] |= bit;
+                }
+                for &x in b.iter() {
+                    map[usize::from(x >> 6)] = 0;
+                }
                 *b = Vec::new();
             }
             return Ok(dups);
@@ -302,7 +313,8 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
-        /// Spilling (small limits force many runs) never changes the count.
+        /// Spilling (small limits force many runs) never changes the count,
+        /// and both ways agree with a hash set.
         #[test]
         fn spilling_gives_the_same_count(
             xs in proptest::collection::vec(0u32..2_000, 0..300),
@@ -310,10 +322,13 @@ mod tests {
         ) {
             let xs: Vec<u32> = xs.iter().map(|x| x * 499_979 % 1_000_000_000).collect();
             let mut seen = SeenNumbers::with_limit(limit);
+            let mut memory = SeenNumbers::default();
             for &p in &xs {
                 seen.insert(p).unwrap();
+                memory.insert(p).unwrap();
             }
             proptest::prop_assert_eq!(seen.duplicates().unwrap(), naive(&xs));
+            proptest::prop_assert_eq!(memory.duplicates().unwrap(), naive(&xs));
         }
     }
 }
