@@ -2,10 +2,11 @@
 //!
 //! A valid number is fixed by its first nine digits (below 10^9, 30 bits).
 //! [`SeenNumbers`] keeps two bytes per number: the top 14 bits pick one of
-//! 16,384 buckets and the low 16 bits are stored in it; duplicates are
-//! counted at the end by marking each bucket's values in an 8 KiB bit map
-//! (sorted runs when spilled; see below). That covers any realistic
-//! referral file (10 million rows take about 20 MiB).
+//! 16,384 buckets and the low 16 bits are stored in it. Duplicates are
+//! counted at the end, bucket by bucket, by marking the low parts in a
+//! 65,536-bit map (8 KiB, in cache): a value whose bit is already set is a
+//! repeat. That covers any realistic referral file (10 million rows take
+//! about 20 MiB).
 //!
 //! Numbers arrive in random order, and writing each straight into one of
 //! 16,384 buckets missed the cache almost every time. So they are first
@@ -14,20 +15,17 @@
 //! buckets in one go, which stays in cache.
 //!
 //! Past [`DEFAULT_LIMIT`] numbers held, the buckets are spilled to an
-//! unnamed temporary file as a sorted run, and the runs are merged at the
-//! end, so memory stays bounded whatever the input size. Spilling works
-//! bucket by bucket, in place, so it needs no extra memory. Nothing
-//! identifying reaches the disk: the bucket number and the 16 low bits are
-//! each put through a keyed permutation (a four-round Feistel network whose
-//! round function is SipHash, with keys drawn at random for this run and
-//! never stored), so the spilled codes are meaningless without the
-//! in-memory keys, yet still distinct for distinct numbers.
+//! unnamed temporary file as one run, bucket after bucket, and emptied; the
+//! count of each bucket in each run stays in memory (64 KiB a run). At the
+//! end every bucket is read back from every run in turn and marked in the
+//! same bit map, so each run is read once, front to back, and memory stays
+//! bounded whatever the input size. Nothing identifying reaches the disk:
+//! the buckets are written in a random order and the low parts are put
+//! through a random permutation, both drawn from the operating system for
+//! this run and held only in memory, so the file is meaningless without
+//! them, yet distinct numbers stay distinct.
 
-use std::cmp::Reverse;
-use std::collections::hash_map::RandomState;
-use std::collections::BinaryHeap;
 use std::fs::File;
-use std::hash::BuildHasher;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
 /// Numbers held in memory before a spill: about 24 MiB of buckets.
@@ -44,38 +42,73 @@ fn bucket_of(prefix: u32) -> usize {
     (prefix >> 16) as usize % BUCKETS
 }
 
-/// Keyed bijections on the 14-bit bucket numbers and the 16-bit low parts.
+/// Random bijections on the 14-bit bucket numbers and the 16-bit low parts,
+/// drawn from the operating system for this run and never stored.
 struct Permutation {
-    keys: RandomState,
+    /// Bucket numbers in the order they are written.
+    order: Vec<u16>,
+    /// The permuted value of each low part.
+    low: Vec<u16>,
 }
 
 impl Permutation {
-    fn new() -> Permutation {
-        Permutation {
-            keys: RandomState::new(),
+    fn new() -> io::Result<Permutation> {
+        Ok(Permutation {
+            order: shuffled(BUCKETS)?,
+            low: shuffled(1 << 16)?,
+        })
+    }
+}
+
+/// `0..n` (n ≤ 65,536) in a uniformly random order (Fisher–Yates; the
+/// modulo bias is below 2^-15).
+fn shuffled(n: usize) -> io::Result<Vec<u16>> {
+    let mut random = vec![0u8; 4 * n];
+    getrandom::fill(&mut random).map_err(|e| io::Error::other(e.to_string()))?;
+    let mut p: Vec<u16> = (0..n).map(|i| i as u16).collect();
+    for i in (1..n).rev() {
+        let r = u32::from_le_bytes([
+            random[4 * i],
+            random[4 * i + 1],
+            random[4 * i + 2],
+            random[4 * i + 3],
+        ]);
+        p.swap(i, r as usize % (i + 1));
+    }
+    Ok(p)
+}
+
+/// One spilled run: the buckets' permuted low parts, two bytes each, in
+/// the permutation's bucket order, and how many each bucket wrote.
+struct Run {
+    file: BufReader<File>,
+    counts: Vec<u32>,
+}
+
+/// Marks 16-bit values in a 65,536-bit map and counts the repeats.
+struct BitMap(Vec<u64>);
+
+impl BitMap {
+    fn new() -> BitMap {
+        BitMap(vec![0; 1 << 10])
+    }
+
+    /// Marks the values; returns how many were already marked.
+    fn mark(&mut self, values: &[u16]) -> u64 {
+        let mut repeats = 0;
+        for &x in values {
+            let (word, bit) = (usize::from(x >> 6), 1u64 << (x & 63));
+            repeats += u64::from(self.0[word] & bit != 0);
+            self.0[word] |= bit;
         }
+        repeats
     }
 
-    /// A four-round Feistel network on `bits` bits (even), keyed by `domain`.
-    fn feistel(&self, domain: u8, bits: u32, x: u32) -> u32 {
-        let half = bits / 2;
-        let mask = (1u32 << half) - 1;
-        let (mut l, mut r) = (x >> half, x & mask);
-        for round in 0..4u8 {
-            let f = (self.keys.hash_one((domain, round, r)) as u32) & mask;
-            let next = l ^ f;
-            l = r;
-            r = next;
+    /// Clears the marks of these values (cheaper than clearing 8 KiB).
+    fn unmark(&mut self, values: &[u16]) {
+        for &x in values {
+            self.0[usize::from(x >> 6)] = 0;
         }
-        (l << half) | r
-    }
-
-    fn bucket(&self, b: u32) -> u32 {
-        self.feistel(0, 14, b)
-    }
-
-    fn low(&self, x: u16) -> u16 {
-        self.feistel(1, 16, u32::from(x)) as u16
     }
 }
 
@@ -88,9 +121,8 @@ pub struct SeenNumbers {
     /// Numbers in the buckets (staged ones not included).
     held: usize,
     limit: usize,
-    total: u64,
     perm: Option<Permutation>,
-    runs: Vec<(File, u64)>,
+    runs: Vec<Run>,
 }
 
 impl Default for SeenNumbers {
@@ -108,7 +140,6 @@ impl SeenNumbers {
             stage_len: vec![0; STAGES],
             held: 0,
             limit: limit.max(1),
-            total: 0,
             perm: None,
             runs: Vec::new(),
         }
@@ -121,7 +152,6 @@ impl SeenNumbers {
         let len = self.stage_len[s];
         self.stage[s * STAGE_CAP + len] = prefix;
         self.stage_len[s] = len + 1;
-        self.total += 1;
         if len + 1 == STAGE_CAP {
             self.unstage(s)?;
         }
@@ -153,30 +183,36 @@ impl SeenNumbers {
         Ok(())
     }
 
-    /// Writes the held numbers, permuted and sorted, as one run, bucket by
-    /// bucket in place.
+    /// Writes the held numbers as one run and empties the buckets (keeping
+    /// their allocations).
     fn spill(&mut self) -> io::Result<()> {
-        let perm = self.perm.get_or_insert_with(Permutation::new);
-        let mut order: Vec<(u32, usize)> = (0..BUCKETS)
-            .filter(|&b| !self.buckets[b].is_empty())
-            .map(|b| (perm.bucket(b as u32), b))
-            .collect();
-        order.sort_unstable();
+        if self.perm.is_none() {
+            self.perm = Some(Permutation::new()?);
+        }
+        let Some(perm) = &self.perm else {
+            unreachable!("set above")
+        };
         let mut file = BufWriter::with_capacity(1 << 16, tempfile::tempfile()?);
-        for (pb, b) in order {
-            let bucket = &mut self.buckets[b];
-            for x in bucket.iter_mut() {
-                *x = perm.low(*x);
-            }
-            bucket.sort_unstable();
-            for &x in bucket.iter() {
-                file.write_all(&((pb << 16) | u32::from(x)).to_le_bytes())?;
-            }
+        let mut counts = Vec::with_capacity(BUCKETS);
+        let mut bytes = Vec::new();
+        for &b in &perm.order {
+            let bucket = &mut self.buckets[usize::from(b)];
+            counts.push(bucket.len() as u32);
+            bytes.clear();
+            bytes.extend(
+                bucket
+                    .iter()
+                    .flat_map(|&x| perm.low[usize::from(x)].to_le_bytes()),
+            );
+            file.write_all(&bytes)?;
             bucket.clear();
         }
         let mut file = file.into_inner().map_err(|e| e.into_error())?;
         file.seek(SeekFrom::Start(0))?;
-        self.runs.push((file, self.held as u64));
+        self.runs.push(Run {
+            file: BufReader::with_capacity(1 << 16, file),
+            counts,
+        });
         self.held = 0;
         Ok(())
     }
@@ -187,21 +223,12 @@ impl SeenNumbers {
         for s in 0..STAGES {
             self.unstage(s)?;
         }
+        let mut map = BitMap::new();
+        let mut dups = 0u64;
         if self.runs.is_empty() {
-            // A bucket's low parts are 16 bits: mark each in a 65,536-bit
-            // map (8 KiB, in cache), then unmark them, which is faster than
-            // sorting.
-            let mut map = vec![0u64; 1 << 10];
-            let mut dups = 0u64;
             for b in &mut self.buckets {
-                for &x in b.iter() {
-                    let (word, bit) = (usize::from(x >> 6), 1u64 << (x & 63));
-                    dups += u64::from(map[word] & bit != 0);
-                    map[word] |= bit;
-                }
-                for &x in b.iter() {
-                    map[usize::from(x >> 6)] = 0;
-                }
+                dups += map.mark(b);
+                map.unmark(b);
                 *b = Vec::new();
             }
             return Ok(dups);
@@ -210,41 +237,25 @@ impl SeenNumbers {
             self.spill()?;
         }
         self.buckets = Vec::new();
-        // Merge the sorted runs, counting distinct codes.
-        let mut readers: Vec<(BufReader<File>, u64)> = self
-            .runs
-            .drain(..)
-            .map(|(f, n)| (BufReader::with_capacity(1 << 16, f), n))
-            .collect();
-        let next =
-            |i: usize, readers: &mut Vec<(BufReader<File>, u64)>| -> io::Result<Option<u32>> {
-                let (r, left) = &mut readers[i];
-                if *left == 0 {
-                    return Ok(None);
-                }
-                *left -= 1;
-                let mut b = [0u8; 4];
-                r.read_exact(&mut b)?;
-                Ok(Some(u32::from_le_bytes(b)))
-            };
-        let mut heap = BinaryHeap::new();
-        for i in 0..readers.len() {
-            if let Some(c) = next(i, &mut readers)? {
-                heap.push(Reverse((c, i)));
+        // Bucket by bucket, in the order written, across all runs. Low parts
+        // are all permuted alike, so repeats stay repeats.
+        let mut values: Vec<u16> = Vec::new();
+        let mut bytes = Vec::new();
+        for i in 0..BUCKETS {
+            values.clear();
+            for run in self.runs.iter_mut().filter(|r| r.counts[i] > 0) {
+                bytes.resize(run.counts[i] as usize * 2, 0);
+                run.file.read_exact(&mut bytes)?;
+                values.extend(
+                    bytes
+                        .chunks_exact(2)
+                        .map(|c| u16::from_le_bytes([c[0], c[1]])),
+                );
             }
+            dups += map.mark(&values);
+            map.unmark(&values);
         }
-        let mut distinct = 0u64;
-        let mut last = None;
-        while let Some(Reverse((c, i))) = heap.pop() {
-            if last != Some(c) {
-                distinct += 1;
-                last = Some(c);
-            }
-            if let Some(n) = next(i, &mut readers)? {
-                heap.push(Reverse((n, i)));
-            }
-        }
-        Ok(self.total - distinct)
+        Ok(dups)
     }
 }
 
@@ -276,21 +287,46 @@ mod tests {
     }
 
     #[test]
-    fn permutations_are_bijections() {
-        let p = Permutation::new();
-        let mut b: Vec<u32> = (0..1u32 << 14).map(|x| p.bucket(x)).collect();
-        assert!(b.iter().all(|&y| y < 1 << 14));
+    fn permutations_are_random_bijections() {
+        let p = Permutation::new().unwrap();
+        let mut b = p.order.clone();
         b.sort_unstable();
-        b.dedup();
-        assert_eq!(b.len(), 1 << 14);
-        let mut l: Vec<u16> = (0..=u16::MAX).map(|x| p.low(x)).collect();
+        assert_eq!(b, (0..BUCKETS as u16).collect::<Vec<_>>());
+        assert_ne!(p.order[..100], b[..100]);
+        let mut l = p.low.clone();
         l.sort_unstable();
-        l.dedup();
-        assert_eq!(l.len(), 1 << 16);
-        assert_ne!(
-            (0..100).map(|x| p.low(x)).collect::<Vec<_>>(),
-            (0..100).collect::<Vec<u16>>()
-        );
+        assert_eq!(l, (0..=u16::MAX).collect::<Vec<_>>());
+        assert_ne!(p.low[..100], l[..100]);
+        assert_ne!(p.low, Permutation::new().unwrap().low);
+    }
+
+    /// The spilled file holds two bytes per number, and the low parts are
+    /// not written in the clear.
+    #[test]
+    fn spilled_runs_are_permuted() {
+        // All in two neighbouring buckets, so one staging buffer: the run
+        // is spilled when it is first moved into the buckets.
+        let mut seen = SeenNumbers::with_limit(STAGE_CAP);
+        for i in 0..1_000u32 {
+            seen.insert(123_000_000 + i * 7).unwrap();
+        }
+        assert_eq!(seen.runs.len(), 1);
+        let run = &mut seen.runs[0];
+        assert_eq!(run.counts.iter().sum::<u32>(), STAGE_CAP as u32);
+        let mut bytes = Vec::new();
+        run.file.read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes.len(), 2 * STAGE_CAP);
+        let clear: Vec<u16> = (0..1_000u32)
+            .map(|i| (123_000_000 + i * 7) as u16)
+            .collect();
+        let written: Vec<u16> = bytes
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        let clear: HashSet<u16> = clear.into_iter().collect();
+        // By chance about 15 of the permuted values fall in the set.
+        let same = written.iter().filter(|x| clear.contains(x)).count();
+        assert!(same < 100, "{same} of 1,000 low parts written in the clear");
     }
 
     /// At scale: a million numbers with many repeats, spilled in runs of
