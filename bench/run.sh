@@ -5,6 +5,9 @@
 #   bench/run.sh            1M referrals; 200k-person cohort with 2M usage rows
 #   bench/run.sh --large    also 10M referrals
 #   bench/run.sh --work DIR put the data in DIR (default: /dev/shm, else /tmp)
+#   bench/run.sh --repeat N run pseudolink N times (default 3) and report the
+#                           median wall time; the baselines run once (they
+#                           take minutes)
 #
 # Prints a table of wall time, rows/s, peak memory (from /usr/bin/time -v)
 # and the speed-up over each baseline. Needs python3 with pandas for the
@@ -16,11 +19,13 @@ cd "$(dirname "$0")/.."
 
 LARGE=0
 WORK=""
+REPEAT=3
 while [ $# -gt 0 ]; do
   case "$1" in
     --large) LARGE=1 ;;
     --work) WORK="$2"; shift ;;
-    *) echo "usage: bench/run.sh [--large] [--work DIR]" >&2; exit 2 ;;
+    --repeat) REPEAT="$2"; shift ;;
+    *) echo "usage: bench/run.sh [--large] [--work DIR] [--repeat N]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -39,16 +44,23 @@ THREADS=$(nproc)
 RESULTS="$WORK/results.tsv"
 : > "$RESULTS"
 
-# run NAME ROWS CMD...: time a command, record wall seconds and peak RSS.
+# run [-n TIMES] NAME ROWS CMD...: time a command (TIMES runs, default 1),
+# record the median wall seconds and the largest peak RSS.
 run() {
+  local times=1
+  if [ "$1" = -n ]; then times="$2"; shift 2; fi
   local name="$1" rows="$2"; shift 2
-  local log="$WORK/$name.time"
-  /usr/bin/time -v "$@" > /dev/null 2> "$log" || { cat "$log" >&2; echo "FAILED: $name" >&2; exit 1; }
-  local wall rss
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$log")
-  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+  local log="$WORK/$name.time" walls="" wall rss=0 r i
+  for ((i = 1; i <= times; i++)); do
+    /usr/bin/time -v "$@" > /dev/null 2> "$log" || { cat "$log" >&2; echo "FAILED: $name" >&2; exit 1; }
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$log")
+    r=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+    walls="$walls $wall"
+    if [ "$r" -gt "$rss" ]; then rss="$r"; fi
+  done
+  wall=$(echo $walls | tr ' ' '\n' | sort -n | awk '{w[NR]=$1} END {print w[int((NR+1)/2)]}')
   printf '%s\t%s\t%s\t%s\n' "$name" "$rows" "$wall" "$rss" >> "$RESULTS"
-  echo "  $name: ${wall}s, peak $((rss / 1024)) MiB" >&2
+  echo "  $name: ${wall}s (runs:$walls), peak $((rss / 1024)) MiB" >&2
 }
 
 rows_of() { echo $(( $(wc -l < "$1") - 1 )); }
@@ -58,7 +70,7 @@ tokenise_pair() {
   rows=$(rows_of "$input")
   echo "tokenise $label ($rows rows)" >&2
   rm -f "$WORK/tok-$label.csv" "$WORK/tok-$label.csv.manifest.json"
-  run "tokenise-$label" "$rows" "$PL" tokenise -q --threads "$THREADS" --key "$KEY" "$input" --output "$WORK/tok-$label.csv"
+  run -n "$REPEAT" "tokenise-$label" "$rows" "$PL" tokenise -q --threads "$THREADS" --key "$KEY" "$input" --output "$WORK/tok-$label.csv" --force
   run "python-$label" "$rows" python3 bench/tokenise_baseline.py "$KEY" "$input" "$WORK/py-$label.csv"
   cmp -s "$WORK/tok-$label.csv" "$WORK/py-$label.csv" || { echo "MISMATCH: tokenise outputs differ ($label)" >&2; exit 1; }
   echo "  outputs agree byte for byte" >&2
@@ -83,7 +95,7 @@ relink_pair() {
   "$PL" tokenise -q --key "$KEY" "$dir/referrals.csv" --output "$dir/tokens.csv" --force
   rows=$(rows_of "$dir/usage.csv")
   echo "relink $label ($rows usage rows)" >&2
-  run "relink-$label" "$rows" "$PL" relink -q --threads "$THREADS" --cohort "$dir/tokens.csv" --usage "$dir/usage.csv" \
+  run -n "$REPEAT" "relink-$label" "$rows" "$PL" relink -q --threads "$THREADS" --cohort "$dir/tokens.csv" --usage "$dir/usage.csv" \
       --key "$KEY" --disclosure none --output "$dir/report.csv" --force
   run "pandas-$label" "$rows" sh -c "python3 bench/relink_baseline.py '$KEY' '$dir/tokens.csv' '$dir/usage.csv' > '$dir/pandas.csv'"
   cut -d, -f1-5 "$dir/report.csv" | diff -q - "$dir/pandas.csv" > /dev/null \
@@ -94,13 +106,14 @@ gen "$WORK/rel200k" 200000 2000000
 relink_pair 200k "$WORK/rel200k"
 gen "$WORK/rel50k" 50000 500000
 "$PL" tokenise -q --key "$KEY" "$WORK/rel50k/referrals.csv" --output "$WORK/rel50k/tokens.csv" --force
-run "relink-50k" "$(rows_of "$WORK/rel50k/usage.csv")" "$PL" relink -q --threads "$THREADS" \
+run -n "$REPEAT" "relink-50k" "$(rows_of "$WORK/rel50k/usage.csv")" "$PL" relink -q --threads "$THREADS" \
     --cohort "$WORK/rel50k/tokens.csv" --usage "$WORK/rel50k/usage.csv" --key "$KEY" --output "$WORK/rel50k/report.csv" --force
 P200=$(rows_of "$WORK/rel200k/tokens.csv")
 P50=$(rows_of "$WORK/rel50k/tokens.csv")
 
 # 3. The table.
 echo
+echo "pseudolink: median of $REPEAT runs; baselines: one run"
 echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr); threads: $THREADS; data in $WORK"
 awk -F'\t' -v p200="$P200" -v p50="$P50" '
   { name[NR]=$1; rows[$1]=$2; wall[$1]=$3; rss[$1]=$4; order[NR]=$1 }
