@@ -1,12 +1,15 @@
-//! An ordered parallel map: one reader, N workers, one in-order consumer.
+//! An ordered parallel map: N workers, one in-order consumer.
 //!
-//! Work is split by parsed batches of records, never by raw lines, so quoted
-//! fields with embedded newlines stay whole. The consumer sees results in
+//! Each worker takes the next item from the shared producer (under a lock)
+//! and processes it, so reading, parsing and processing a batch happen on
+//! one core. Work is split by parsed batches of records, never by raw lines,
+//! so quoted fields with embedded newlines stay whole. The consumer sees results in
 //! the order the producer made them, so output is byte-identical whatever the
 //! thread count. Memory is bounded: at most `2 × threads + 2` batches are in
 //! flight at once.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
@@ -90,85 +93,132 @@ where
         return Ok(());
     }
     let in_flight = 2 * threads + 2;
-    let (work_tx, work_rx) = sync_channel::<(u64, I)>(threads);
-    let (done_tx, done_rx) = sync_channel::<(u64, O)>(in_flight);
+    let (done_tx, done_rx) = sync_channel::<(u64, std::thread::Result<O>)>(in_flight);
     let (slot_tx, slot_rx) = sync_channel::<()>(in_flight);
     for _ in 0..in_flight {
         slot_tx.send(()).expect("receiver alive");
     }
-    // Shared by the workers only: when the last one stops, the receiver is
-    // dropped and a producer blocked on a full queue is released.
-    let work_rx = Arc::new(Mutex::new(work_rx));
-    let work = &work;
-    std::thread::scope(|scope| {
-        let producer = std::thread::Builder::new()
-            .name("pl-reader".into())
-            .spawn_scoped(scope, move || -> Result<()> {
-                let mut seq = 0u64;
-                loop {
-                    if slot_rx.recv().is_err() {
-                        return Ok(()); // consumer stopped
-                    }
-                    match produce()? {
-                        None => return Ok(()),
-                        Some(item) => {
-                            if work_tx.send((seq, item)).is_err() {
-                                return Ok(());
-                            }
-                            seq += 1;
-                        }
-                    }
-                }
-            });
-        let producer = match producer {
-            Ok(handle) => handle,
-            Err(e) => return Err(Error::Usage(format!("cannot start a thread: {e}"))),
-        };
+    // The producer is shared by the workers: each takes the next item
+    // itself and works on it, so an item is read, parsed and processed on
+    // one core, with its bytes still in that core's cache.
+    let source = Mutex::new(Source {
+        produce,
+        slots: slot_rx,
+        seq: 0,
+        stopped: false,
+        error: None,
+    });
+    let (source_ref, work) = (&source, &work);
+    let consumed = std::thread::scope(|scope| {
         for _ in 0..threads {
             let done_tx = done_tx.clone();
-            let work_rx = Arc::clone(&work_rx);
             let spawned = std::thread::Builder::new()
                 .name("pl-worker".into())
-                .spawn_scoped(scope, move || loop {
-                    let next = recv_shared(&work_rx);
-                    let Some((seq, item)) = next else { return };
-                    if done_tx.send((seq, work(item))).is_err() {
-                        return;
+                .spawn_scoped(scope, move || {
+                    while let Some((seq, item)) = take(source_ref) {
+                        // A panic goes to the consumer, which stops the
+                        // others before it is raised again; otherwise the
+                        // consumer would wait for this item for ever.
+                        let out = std::panic::catch_unwind(AssertUnwindSafe(|| work(item)));
+                        let panicked = out.is_err();
+                        if done_tx.send((seq, out)).is_err() || panicked {
+                            return;
+                        }
                     }
                 });
             if let Err(e) = spawned {
-                return Err(Error::Usage(format!("cannot start a thread: {e}")));
+                drop(slot_tx);
+                stop(source_ref);
+                return Err(Stop::Failed(Error::Usage(format!(
+                    "cannot start a thread: {e}"
+                ))));
             }
         }
         drop(done_tx);
-        drop(work_rx);
         let consumed = consume_in_order(&done_rx, &slot_tx, &mut consume);
-        // Unblock everyone before joining: no more results are wanted.
+        // Unblock everyone before the scope joins: no more results are wanted.
         drop(done_rx);
         drop(slot_tx);
-        let produced = producer
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        produced.and(consumed)
-    })
+        stop(source_ref);
+        consumed
+    });
+    let source = source.into_inner().unwrap_or_else(|p| p.into_inner());
+    match (consumed, source.error) {
+        (Err(Stop::Panicked(payload)), _) => std::panic::resume_unwind(payload),
+        (_, Some(e)) => Err(e),
+        (Err(Stop::Failed(e)), None) => Err(e),
+        (Ok(()), None) => Ok(()),
+    }
 }
 
-fn recv_shared<T>(rx: &Mutex<Receiver<T>>) -> Option<T> {
-    let guard = rx.lock().ok()?;
-    guard.recv().ok()
+/// The producer and its bookkeeping, shared by the workers under a lock.
+struct Source<P> {
+    produce: P,
+    /// A token per item allowed in flight; the consumer returns them.
+    slots: Receiver<()>,
+    seq: u64,
+    stopped: bool,
+    error: Option<Error>,
+}
+
+/// The next item and its sequence number, or `None` once the producer has
+/// finished or failed, or the consumer has stopped.
+fn take<I, P>(source: &Mutex<Source<P>>) -> Option<(u64, I)>
+where
+    P: FnMut() -> Result<Option<I>>,
+{
+    let mut s = source.lock().ok()?;
+    if s.stopped {
+        return None;
+    }
+    if s.slots.recv().is_err() {
+        s.stopped = true; // the consumer stopped
+        return None;
+    }
+    match (s.produce)() {
+        Ok(Some(item)) => {
+            let seq = s.seq;
+            s.seq += 1;
+            Some((seq, item))
+        }
+        Ok(None) => {
+            s.stopped = true;
+            None
+        }
+        Err(e) => {
+            s.stopped = true;
+            s.error = Some(e);
+            None
+        }
+    }
+}
+
+/// Stops the workers taking more items.
+fn stop<P>(source: &Mutex<Source<P>>) {
+    if let Ok(mut s) = source.lock() {
+        s.stopped = true;
+    }
+}
+
+/// Why the consumer stopped early.
+enum Stop {
+    /// The consumer failed.
+    Failed(Error),
+    /// A worker panicked; the payload is re-raised once every thread is done.
+    Panicked(Box<dyn std::any::Any + Send>),
 }
 
 fn consume_in_order<O>(
-    rx: &Receiver<(u64, O)>,
+    rx: &Receiver<(u64, std::thread::Result<O>)>,
     slots: &std::sync::mpsc::SyncSender<()>,
     consume: &mut impl FnMut(O) -> Result<()>,
-) -> Result<()> {
+) -> std::result::Result<(), Stop> {
     let mut next = 0u64;
     let mut waiting = BTreeMap::new();
     for (seq, out) in rx.iter() {
-        waiting.insert(seq, out);
+        waiting.insert(seq, out.map_err(Stop::Panicked)?);
         while let Some(out) = waiting.remove(&next) {
-            consume(out)?;
+            consume(out).map_err(Stop::Failed)?;
             next += 1;
             let _ = slots.send(());
         }
@@ -208,6 +258,36 @@ mod tests {
                 (1..=500).map(|x| x * 2).collect::<Vec<_>>(),
                 "{threads}"
             );
+        }
+    }
+
+    /// A panic in a worker reaches the caller (as in one thread) instead of
+    /// leaving the consumer waiting for the lost item.
+    #[test]
+    fn a_worker_panic_is_raised_not_hung() {
+        for threads in [1, 2, 3] {
+            let mut n = 0u64;
+            let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                run_ordered(
+                    threads,
+                    || {
+                        n += 1;
+                        Ok((n <= 200).then_some(n))
+                    },
+                    |x| {
+                        assert!(x != 17, "worker fails on item 17");
+                        x
+                    },
+                    |_| Ok(()),
+                )
+            }));
+            let payload = r.expect_err("the panic is raised");
+            let text = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            assert!(text.contains("item 17"), "{threads}: {text}");
         }
     }
 
