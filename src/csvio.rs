@@ -34,6 +34,11 @@ pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// How many bytes the reader aims to put in one batch.
 pub const BATCH_BYTES: usize = 256 * 1024;
 
+/// The longest record accepted: far beyond any real referral or event row
+/// (a spreadsheet cell holds at most 32,767 characters), so that a stray
+/// quote cannot make the reader hold the rest of a large file in memory.
+pub const MAX_RECORD_BYTES: usize = 16 << 20;
+
 /// Options shared by every CSV input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CsvOptions {
@@ -591,12 +596,24 @@ pub struct RecordReader<R> {
     had_bom: bool,
     bytes_read: u64,
     batch_bytes: usize,
+    max_record: usize,
     spare: Pool<Batch>,
 }
 
 impl<R: Read> RecordReader<R> {
     /// Starts reading: strips a UTF-8 BOM and, with headers, reads the header.
     pub fn new(src: R, file: Source, opts: CsvOptions) -> Result<Self> {
+        RecordReader::with_max_record(src, file, opts, MAX_RECORD_BYTES)
+    }
+
+    /// As [`RecordReader::new`], refusing records longer than `max_record`
+    /// bytes (tests use small limits).
+    pub fn with_max_record(
+        src: R,
+        file: Source,
+        opts: CsvOptions,
+        max_record: usize,
+    ) -> Result<Self> {
         let mut r = RecordReader {
             src,
             file,
@@ -610,6 +627,7 @@ impl<R: Read> RecordReader<R> {
             had_bom: false,
             bytes_read: 0,
             batch_bytes: BATCH_BYTES,
+            max_record: max_record.max(1),
             spare: Pool::default(),
         };
         let mut data = Vec::new();
@@ -620,7 +638,7 @@ impl<R: Read> RecordReader<R> {
         }
         if opts.has_headers {
             let mut fields = Vec::new();
-            if let Some((start, end, lines)) = r.first_record(&mut data, &mut fields)? {
+            if let Some((start, end, lines)) = r.first_record(&mut data, &mut fields, None)? {
                 let raw = data[start..end].to_vec();
                 let spans: Vec<(usize, usize)> = fields
                     .iter()
@@ -653,13 +671,15 @@ impl<R: Read> RecordReader<R> {
         &mut self,
         data: &mut Vec<u8>,
         fields: &mut Vec<(usize, usize)>,
+        row: Option<u64>,
     ) -> Result<Option<(usize, usize, u64)>> {
         let mut want = data.len().max(4096);
         let mut finder = Finder::new(self.delim);
         loop {
             match parse_record(data, 0, self.eof, &mut finder, fields) {
                 Parsed::NeedMore => {
-                    want *= 2;
+                    self.check_record_size(data, 0, row)?;
+                    want = (want * 2).min(self.max_record + 1);
                     self.fill(data, want)?;
                 }
                 Parsed::End => return Ok(None),
@@ -693,7 +713,7 @@ impl<R: Read> RecordReader<R> {
             // No header: peek at the first record.
             let mut data = std::mem::take(&mut self.carry);
             let mut fields = Vec::new();
-            let first = self.first_record(&mut data, &mut fields);
+            let first = self.first_record(&mut data, &mut fields, Some(1));
             self.carry = data;
             if first?.is_some() {
                 self.n_fields = Some(fields.len());
@@ -710,6 +730,34 @@ impl<R: Read> RecordReader<R> {
     /// Data rows returned so far.
     pub fn rows(&self) -> u64 {
         self.rows
+    }
+
+    /// Stops with [`Error::RecordTooLong`] once the unfinished record at
+    /// `pos` holds more than the limit. `row` is its data-row number, or
+    /// `None` for the header.
+    fn check_record_size(&self, data: &[u8], pos: usize, row: Option<u64>) -> Result<()> {
+        let rest = &data[pos..];
+        if rest.len() <= self.max_record {
+            return Ok(());
+        }
+        // Blank lines before the record are skipped, so the record starts
+        // after them.
+        let mut blank = 0;
+        let mut i = 0;
+        while i < rest.len() && (rest[i] == b'\n' || rest[i] == b'\r') {
+            i += if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
+            blank += 1;
+        }
+        Err(Error::RecordTooLong {
+            file: self.file.clone(),
+            row,
+            line: self.line + blank,
+            limit_mib: self.max_record.div_ceil(1 << 20),
+        })
     }
 
     /// Sets the target batch size (tests use small batches to exercise the
@@ -828,8 +876,11 @@ impl<R: Read> RecordReader<R> {
                     if !records.is_empty() {
                         break;
                     }
-                    // One record larger than the batch: read more.
-                    want = want.max(data.len()) * 2;
+                    // One record larger than the batch: read more, up to
+                    // the limit (a stray quote would otherwise read the
+                    // whole rest of the file into memory).
+                    self.check_record_size(data, pos, Some(self.rows + 1))?;
+                    want = (want.max(data.len()) * 2).min(pos + self.max_record + 1);
                     self.fill(data, want)?;
                 }
                 Parsed::End => {
@@ -1261,6 +1312,62 @@ mod tests {
             }
             e => panic!("{e}"),
         }
+    }
+
+    /// A record that does not end within the limit stops the read with the
+    /// row and line where it starts, instead of reading the whole file into
+    /// memory; records up to the limit are fine.
+    #[test]
+    fn records_longer_than_the_limit_are_refused() {
+        let read = |input: &[u8], headers: bool| -> Result<usize> {
+            let opts = CsvOptions {
+                has_headers: headers,
+                ..CsvOptions::default()
+            };
+            let src = Trickle {
+                data: input,
+                step: 7,
+            };
+            let mut r = RecordReader::with_max_record(src, Source::Stdin, opts, 100)?;
+            r.set_batch_bytes(16);
+            let mut n = 0;
+            while let Some(b) = r.next_batch()? {
+                n += b.len();
+            }
+            Ok(n)
+        };
+        let mut input = b"a,b\n1,2\n\n3,\"oops\n".to_vec();
+        input.extend(b"4,5\n".repeat(2_000)); // more than the first 4 KiB read
+        match read(&input, true) {
+            Err(Error::RecordTooLong {
+                row: Some(2),
+                line: 4,
+                limit_mib: 1,
+                ..
+            }) => {}
+            other => panic!("{:?}", other.map_err(|e| e.to_string())),
+        }
+        let e = read(&input, true).unwrap_err().to_string();
+        assert!(e.contains("row 2 (line 4) runs past 1 MiB"), "{e}");
+        // The same for the header.
+        let mut input = b"a,\"b\n".to_vec();
+        input.extend(b"4,5\n".repeat(2_000)); // more than the first 4 KiB read
+        let e = read(&input, true).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::RecordTooLong {
+                    row: None,
+                    line: 1,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("the header (line 1)"), "{e}");
+        // A long record within the limit is read.
+        let long = format!("a,b\n1,\"{}\"\n2,3\n", "x".repeat(95));
+        assert_eq!(read(long.as_bytes(), true).unwrap(), 2);
     }
 
     #[test]

@@ -153,6 +153,15 @@ pub enum Error {
         found: usize,
         expected: usize,
     },
+    /// One record is longer than the reader accepts (almost always a
+    /// quote left open).
+    #[error("{file}: {} (line {line}) runs past {limit_mib} MiB without ending; this is almost always a quote left open (a stray \" in that row), which makes the rest of the file one value", row_or_header(*row))]
+    RecordTooLong {
+        file: Source,
+        row: Option<u64>,
+        line: u64,
+        limit_mib: usize,
+    },
     /// A quoted field runs to the end of the file.
     #[error("{file}: row {row}: the quoted field that starts on line {line} is never closed; look for a stray \" in that row")]
     UnclosedQuote { file: Source, row: u64, line: u64 },
@@ -279,6 +288,14 @@ pub fn shown_value(value: &[u8]) -> String {
             format!("{s:?}")
         }
         _ => "the value (withheld: it may hold an identifier)".to_string(),
+    }
+}
+
+/// "row N", or "the header" for the header record.
+fn row_or_header(row: Option<u64>) -> String {
+    match row {
+        Some(n) => format!("row {n}"),
+        None => "the header".to_string(),
     }
 }
 

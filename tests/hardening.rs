@@ -311,6 +311,27 @@ fn hostile_csv_shapes() {
     assert_eq!(stdout(&out).lines().count(), 2);
 }
 
+/// A stray quote early in a large file: the reader stops at the 16 MiB
+/// record limit with the row and line, instead of holding the rest of the
+/// file in memory, and names no value.
+#[test]
+fn a_stray_quote_in_a_large_file_stops_at_the_record_limit() {
+    let s = Scratch::new();
+    let n = valid_from(640_100_000);
+    let mut text = format!("nhs_number,note\n{n},ok\n{n},\"stray\n");
+    let row = format!("{n},filler filler filler filler filler\n");
+    text.push_str(&row.repeat(420_000)); // about 20 MiB
+    s.write("stray.csv", &text);
+    let out = run(&["validate", s.path("stray.csv").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("row 2 (line 3) runs past 16 MiB") && err.contains("quote left open"),
+        "{err}"
+    );
+    assert!(!err.contains(&n), "{err}");
+}
+
 #[test]
 fn a_ten_megabyte_key_file_is_refused_without_reading_it_all() {
     let s = Scratch::new();
