@@ -233,6 +233,7 @@ fn validate_digits(d: &[u8]) -> Result<NhsNumber, Reason> {
 }
 
 /// The placeholder and Modulus 11 checks on ten ASCII digits.
+#[inline(always)]
 fn validate_ten(d: [u8; 10]) -> Result<NhsNumber, Reason> {
     if is_placeholder(&d) {
         return Err(Reason::Placeholder);
