@@ -446,6 +446,31 @@ fn chunk_mask(chunk: &[u8], delim: u8) -> u64 {
     }
 }
 
+/// Skips the blank lines (`\n`, `\r\n` or a lone `\r`) from `i`: the
+/// position after them and how many there were, or `None` when a `\r` ends
+/// the buffer before the input does (it may be the first half of `\r\n`).
+fn skip_blank_lines(data: &[u8], mut i: usize, eof: bool) -> Option<(usize, u64)> {
+    let mut lines = 0;
+    while let Some(&b) = data.get(i) {
+        match b {
+            b'\n' => i += 1,
+            b'\r' => {
+                if i + 1 == data.len() && !eof {
+                    return None;
+                }
+                i += if data.get(i + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
+            }
+            _ => break,
+        }
+        lines += 1;
+    }
+    Some((i, lines))
+}
+
 /// Parses one record starting at `pos`. Field spans go into `fields`.
 fn parse_record(
     data: &[u8],
@@ -456,31 +481,11 @@ fn parse_record(
 ) -> Parsed {
     let delim = finder.delim;
     let len = data.len();
-    let mut i = pos;
-    let mut lines = 0u64;
-    // Skip blank lines.
-    loop {
-        if i == len {
-            return if eof { Parsed::End } else { Parsed::NeedMore };
-        }
-        match data[i] {
-            b'\n' => {
-                lines += 1;
-                i += 1;
-            }
-            b'\r' => {
-                if i + 1 == len && !eof {
-                    return Parsed::NeedMore;
-                }
-                i += if i + 1 < len && data[i + 1] == b'\n' {
-                    2
-                } else {
-                    1
-                };
-                lines += 1;
-            }
-            _ => break,
-        }
+    let Some((mut i, mut lines)) = skip_blank_lines(data, pos, eof) else {
+        return Parsed::NeedMore;
+    };
+    if i == len {
+        return if eof { Parsed::End } else { Parsed::NeedMore };
     }
     let start = i;
     let lines_before = lines;
@@ -742,16 +747,7 @@ impl<R: Read> RecordReader<R> {
         }
         // Blank lines before the record are skipped, so the record starts
         // after them.
-        let mut blank = 0;
-        let mut i = 0;
-        while i < rest.len() && (rest[i] == b'\n' || rest[i] == b'\r') {
-            i += if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') {
-                2
-            } else {
-                1
-            };
-            blank += 1;
-        }
+        let blank = skip_blank_lines(rest, 0, true).map_or(0, |(_, n)| n);
         Err(Error::RecordTooLong {
             file: self.file.clone(),
             row,
