@@ -2,10 +2,10 @@
 //!
 //! Each worker takes the next item from the shared producer (under a lock)
 //! and processes it, so reading, parsing and processing a batch happen on
-//! one core. Work is split by parsed batches of records, never by raw lines,
-//! so quoted fields with embedded newlines stay whole. The consumer sees results in
-//! the order the producer made them, so output is byte-identical whatever the
-//! thread count. Memory is bounded: at most `2 × threads + 2` batches are in
+//! one core. Work is split by parsed batches of records, never by raw
+//! lines, so quoted fields with embedded newlines stay whole. The consumer
+//! sees results in the order the producer made them, so output is
+//! byte-identical whatever the thread count. Memory is bounded: at most `2 × threads + 2` batches are in
 //! flight at once.
 
 use std::collections::BTreeMap;
