@@ -436,7 +436,7 @@ fn finish(s: &[u8]) -> Result<NhsNumber, Reason> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -560,7 +560,8 @@ mod tests {
         assert_eq!(NhsNumber::from_prefix(1_000_000_000), None);
     }
 
-    fn valid_number() -> impl Strategy<Value = NhsNumber> {
+    /// Any valid number (for this module's and other modules' proptests).
+    pub(crate) fn valid_number() -> impl Strategy<Value = NhsNumber> {
         (0u32..1_000_000_000).prop_filter_map("no check digit", NhsNumber::from_prefix)
     }
 

@@ -16,11 +16,11 @@ use crate::csvio::{
     RecordReader,
 };
 use crate::error::{Error, Result, Source};
-use crate::nhs::{canonicalise, Reason, ReasonCounts};
+use crate::nhs::{canonicalise, NhsNumber, Reason, ReasonCounts};
 use crate::pipeline::{run_ordered, Pool};
 use crate::progress::Progress;
 use crate::seen::SeenNumbers;
-use crate::token::{Tokeniser, TOKEN_HEX_LEN};
+use crate::token::{Tokeniser, GROUP, TOKEN_HEX_LEN};
 
 /// How many invalid rows a summary lists by number.
 pub const FIRST_INVALID: usize = 10;
@@ -155,16 +155,16 @@ impl Scanner<'_> {
     pub fn scan(&self, batch: &Batch, mut out: Vec<u8>) -> BatchResult {
         let n = batch.len();
         out.clear();
-        if self.tokeniser.is_some() {
-            out.reserve(batch.data.len() + n * TOKEN_HEX_LEN);
-        }
         let mut rejects = Vec::new();
         let mut prefixes = Vec::with_capacity(n);
         let mut tally = Tally {
             rows_read: n as u64,
             ..Tally::default()
         };
-        let mut hex = [0u8; TOKEN_HEX_LEN];
+        // Valid rows (batch indexes) and their numbers, for the tokens.
+        let wanted = if self.tokeniser.is_some() { n } else { 0 };
+        let mut valid_rows = Vec::with_capacity(wanted);
+        let mut valid_numbers = Vec::with_capacity(wanted);
         for i in 0..n {
             let (fs, fe) = batch.span(i, self.column);
             let raw = &batch.data[fs..fe];
@@ -178,12 +178,9 @@ impl Scanner<'_> {
                     tally.rows_valid += 1;
                     tally.test_range += u64::from(number.is_test_range());
                     prefixes.push(number.prefix());
-                    if let Some(t) = self.tokeniser {
-                        t.token_hex(&number, &mut hex);
-                        let (rs, re) = batch.records[i];
-                        out.extend_from_slice(&batch.data[rs..fs]);
-                        out.extend_from_slice(&hex);
-                        out.extend_from_slice(&batch.data[fe..re]);
+                    if self.tokeniser.is_some() {
+                        valid_rows.push(i);
+                        valid_numbers.push(number);
                     }
                 }
                 Err(reason) => {
@@ -200,11 +197,38 @@ impl Scanner<'_> {
                 }
             }
         }
+        if let Some(t) = self.tokeniser {
+            let valid = (valid_rows.as_slice(), valid_numbers.as_slice());
+            write_tokenised(t, batch, self.column, valid, &mut out);
+        }
         BatchResult {
             out,
             rejects,
             prefixes,
             tally,
+        }
+    }
+}
+
+/// Writes the valid rows of a batch, in order, with the NHS-number field
+/// replaced by its token. Tokens are made [`GROUP`] at a time.
+fn write_tokenised(
+    t: &Tokeniser,
+    batch: &Batch,
+    column: usize,
+    (rows, numbers): (&[usize], &[NhsNumber]),
+    out: &mut Vec<u8>,
+) {
+    out.reserve(batch.data.len() + rows.len() * TOKEN_HEX_LEN);
+    let mut hex = [[0u8; TOKEN_HEX_LEN]; GROUP];
+    for (rows, numbers) in rows.chunks(GROUP).zip(numbers.chunks(GROUP)) {
+        t.token_hex_group(numbers, &mut hex);
+        for (i, token) in rows.iter().zip(&hex) {
+            let (rs, re) = batch.records[*i];
+            let (fs, fe) = batch.span(*i, column);
+            out.extend_from_slice(&batch.data[rs..fs]);
+            out.extend_from_slice(token);
+            out.extend_from_slice(&batch.data[fe..re]);
         }
     }
 }
