@@ -19,7 +19,7 @@ use crate::error::{shown_value, Error, Result, Source};
 use crate::nhs::{canonicalise, ReasonCounts};
 use crate::pipeline::{run_ordered, Pool};
 use crate::progress::Progress;
-use crate::token::{parse_token, Tokeniser};
+use crate::token::{parse_token, Tokeniser, GROUP};
 
 /// One person in the cohort.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -381,6 +381,18 @@ struct Parsed {
     range: Option<(Date, Date)>,
 }
 
+/// The cohort index of a token's person, or [`NOBODY`] (counted as not in
+/// the cohort).
+fn find_person(cohort: &Cohort, token: &[u8; 32], not_in_cohort: &mut u64) -> u32 {
+    match cohort.find(token) {
+        Some(p) => p,
+        None => {
+            *not_in_cohort += 1;
+            NOBODY
+        }
+    }
+}
+
 /// Streams the usage file and counts each cohort member's events by window.
 pub fn count_usage(
     file: &Source,
@@ -433,6 +445,10 @@ pub fn count_usage(
         };
         out.rows.clear();
         let b = &out.batch;
+        // With NHS numbers, the valid rows' numbers wait here (with their
+        // row) so that their tokens can be made GROUP at a time.
+        let mut waiting_rows = Vec::new();
+        let mut waiting_numbers = Vec::new();
         for i in 0..b.len() {
             let d = date_cell(&b.field(i, date_col), file, b.row(i), &date_name)?;
             out.range = Some(match out.range {
@@ -440,31 +456,38 @@ pub fn count_usage(
                 Some((lo, hi)) => (lo.min(d), hi.max(d)),
             });
             let cell = b.field(i, id_col);
-            let token = match ids {
-                UsageIds::Nhs(t) => match canonicalise(&cell) {
-                    Ok(number) => Some(t.token(&number)),
-                    Err(reason) => {
-                        out.invalid_numbers.add(reason);
-                        None
+            let person = match ids {
+                UsageIds::Nhs(_) => {
+                    match canonicalise(&cell) {
+                        Ok(number) => {
+                            waiting_rows.push(i);
+                            waiting_numbers.push(number);
+                        }
+                        Err(reason) => out.invalid_numbers.add(reason),
                     }
-                },
-                UsageIds::Tokens => {
-                    let t = parse_token(cell.trim_ascii());
-                    out.invalid_tokens += u64::from(t.is_none());
-                    t
+                    NOBODY
                 }
-            };
-            let person = match token {
-                Some(t) => match cohort.find(&t) {
-                    Some(p) => p,
+                UsageIds::Tokens => match parse_token(cell.trim_ascii()) {
+                    Some(t) => find_person(cohort, &t, &mut out.not_in_cohort),
                     None => {
-                        out.not_in_cohort += 1;
+                        out.invalid_tokens += 1;
                         NOBODY
                     }
                 },
-                None => NOBODY,
             };
             out.rows.push((person, d));
+        }
+        if let UsageIds::Nhs(t) = ids {
+            let mut tokens = [[0u8; 32]; GROUP];
+            for (rows, numbers) in waiting_rows
+                .chunks(GROUP)
+                .zip(waiting_numbers.chunks(GROUP))
+            {
+                t.token_group(numbers, &mut tokens);
+                for (&i, token) in rows.iter().zip(&tokens) {
+                    out.rows[i].0 = find_person(cohort, token, &mut out.not_in_cohort);
+                }
+            }
         }
         Ok(out)
     };

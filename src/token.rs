@@ -133,7 +133,7 @@ impl Tokeniser {
     /// The 32-byte token of a number.
     pub fn token(&self, n: &NhsNumber) -> [u8; 32] {
         let mut out = [[0u8; 32]; 1];
-        self.tokens(std::slice::from_ref(n), &mut out);
+        self.token_group(std::slice::from_ref(n), &mut out);
         out[0]
     }
 
@@ -150,17 +150,22 @@ impl Tokeniser {
     /// If there are more than [`GROUP`] numbers, or fewer slots in `out`.
     pub fn token_hex_group(&self, numbers: &[NhsNumber], out: &mut [[u8; TOKEN_HEX_LEN]]) {
         let mut tokens = [[0u8; 32]; GROUP];
-        self.tokens(numbers, &mut tokens);
+        self.token_group(numbers, &mut tokens);
         assert!(out.len() >= numbers.len(), "room for every token");
         for (token, hex) in tokens.iter().zip(out).take(numbers.len()) {
             hex_into(token, hex);
         }
     }
 
-    /// HMAC of up to [`GROUP`] numbers: every inner compression, then every
-    /// outer one, so that the tokens' dependency chains overlap.
-    fn tokens(&self, numbers: &[NhsNumber], out: &mut [[u8; 32]]) {
+    /// The 32-byte tokens of up to [`GROUP`] numbers, into the start of
+    /// `out`: every inner compression, then every outer one, so that the
+    /// tokens' dependency chains overlap.
+    ///
+    /// # Panics
+    /// If there are more than [`GROUP`] numbers, or fewer slots in `out`.
+    pub fn token_group(&self, numbers: &[NhsNumber], out: &mut [[u8; 32]]) {
         assert!(numbers.len() <= GROUP, "at most GROUP numbers");
+        assert!(out.len() >= numbers.len(), "room for every token");
         // Only the slots in use get a copy of the (secret) pad states, and
         // each is overwritten by its compression at once.
         let mut states = [[0u32; 8]; GROUP];
