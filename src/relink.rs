@@ -19,7 +19,7 @@ use crate::error::{shown_value, Error, Result, Source};
 use crate::nhs::{canonicalise, ReasonCounts};
 use crate::pipeline::{run_ordered, Pool};
 use crate::progress::Progress;
-use crate::token::{parse_token, Tokeniser, GROUP};
+use crate::token::{parse_token, Tokeniser};
 
 /// One person in the cohort.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -446,7 +446,7 @@ pub fn count_usage(
         out.rows.clear();
         let b = &out.batch;
         // With NHS numbers, the valid rows' numbers wait here (with their
-        // row) so that their tokens can be made GROUP at a time.
+        // row) so that their tokens can be made a group at a time.
         let mut waiting_rows = Vec::new();
         let mut waiting_numbers = Vec::new();
         for i in 0..b.len() {
@@ -478,16 +478,9 @@ pub fn count_usage(
             out.rows.push((person, d));
         }
         if let UsageIds::Nhs(t) = ids {
-            let mut tokens = [[0u8; 32]; GROUP];
-            for (rows, numbers) in waiting_rows
-                .chunks(GROUP)
-                .zip(waiting_numbers.chunks(GROUP))
-            {
-                t.token_group(numbers, &mut tokens);
-                for (&i, token) in rows.iter().zip(&tokens) {
-                    out.rows[i].0 = find_person(cohort, token, &mut out.not_in_cohort);
-                }
-            }
+            t.each_token(&waiting_numbers, |k, token| {
+                out.rows[waiting_rows[k]].0 = find_person(cohort, token, &mut out.not_in_cohort);
+            });
         }
         Ok(out)
     };

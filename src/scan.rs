@@ -20,7 +20,7 @@ use crate::nhs::{canonicalise, NhsNumber, Reason, ReasonCounts};
 use crate::pipeline::{run_ordered, Pool};
 use crate::progress::Progress;
 use crate::seen::SeenNumbers;
-use crate::token::{Tokeniser, GROUP, TOKEN_HEX_LEN};
+use crate::token::{hex_into, Tokeniser, TOKEN_HEX_LEN};
 
 /// How many invalid rows a summary lists by number.
 pub const FIRST_INVALID: usize = 10;
@@ -198,8 +198,7 @@ impl Scanner<'_> {
             }
         }
         if let Some(t) = self.tokeniser {
-            let valid = (valid_rows.as_slice(), valid_numbers.as_slice());
-            write_tokenised(t, batch, self.column, valid, &mut out);
+            write_tokenised(t, batch, self.column, &valid_rows, &valid_numbers, &mut out);
         }
         BatchResult {
             out,
@@ -210,27 +209,27 @@ impl Scanner<'_> {
     }
 }
 
-/// Writes the valid rows of a batch, in order, with the NHS-number field
-/// replaced by its token. Tokens are made [`GROUP`] at a time.
+/// Writes the valid rows of a batch (`rows`, with their `numbers`), in
+/// order, with the NHS-number field replaced by its token.
 fn write_tokenised(
     t: &Tokeniser,
     batch: &Batch,
     column: usize,
-    (rows, numbers): (&[usize], &[NhsNumber]),
+    rows: &[usize],
+    numbers: &[NhsNumber],
     out: &mut Vec<u8>,
 ) {
     out.reserve(batch.data.len() + rows.len() * TOKEN_HEX_LEN);
-    let mut hex = [[0u8; TOKEN_HEX_LEN]; GROUP];
-    for (rows, numbers) in rows.chunks(GROUP).zip(numbers.chunks(GROUP)) {
-        t.token_hex_group(numbers, &mut hex);
-        for (i, token) in rows.iter().zip(&hex) {
-            let (rs, re) = batch.records[*i];
-            let (fs, fe) = batch.span(*i, column);
-            out.extend_from_slice(&batch.data[rs..fs]);
-            out.extend_from_slice(token);
-            out.extend_from_slice(&batch.data[fe..re]);
-        }
-    }
+    let mut hex = [0u8; TOKEN_HEX_LEN];
+    t.each_token(numbers, |k, token| {
+        hex_into(token, &mut hex);
+        let i = rows[k];
+        let (rs, re) = batch.records[i];
+        let (fs, fe) = batch.span(i, column);
+        out.extend_from_slice(&batch.data[rs..fs]);
+        out.extend_from_slice(&hex);
+        out.extend_from_slice(&batch.data[fe..re]);
+    });
 }
 
 /// Opens an input for scanning and finds the NHS-number column. An input
