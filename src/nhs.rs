@@ -235,14 +235,90 @@ fn validate_digits(d: &[u8]) -> Result<NhsNumber, Reason> {
 /// The placeholder and Modulus 11 checks on ten ASCII digits.
 #[inline(always)]
 fn validate_ten(d: [u8; 10]) -> Result<NhsNumber, Reason> {
-    if is_placeholder(&d) {
+    let (lo, hi) = words(&d);
+    validate_words(lo, hi)
+}
+
+/// `0x0101...01`: one in every byte of a word.
+const ONES: u64 = u64::MAX / 0xFF;
+
+/// Ten bytes as two little-endian words: bytes 0–7, and bytes 8–9.
+#[inline(always)]
+fn words(d: &[u8; 10]) -> (u64, u64) {
+    let (lo, hi) = d.split_at(8);
+    (
+        u64::from_le_bytes(lo.try_into().expect("8 bytes")),
+        u64::from(u16::from_le_bytes([hi[0], hi[1]])),
+    )
+}
+
+/// True when every byte of `w` selected by `ones` (a one in each byte to
+/// test) is an ASCII digit: high nibble 3, and low nibble + 6 below 16.
+#[inline(always)]
+fn digit_bytes(w: u64, ones: u64) -> bool {
+    (w & (0xF0 * ones)) == 0x30 * ones && ((w & (0x0F * ones)) + 0x06 * ones) & (0x10 * ones) == 0
+}
+
+/// The placeholder and Modulus 11 checks on ten ASCII digits held as
+/// [`words`], a word at a time. Same answers as [`check_digit`] and
+/// [`is_placeholder`] digit by digit (tested against them), in about a
+/// third of the instructions.
+#[inline(always)]
+fn validate_words(lo: u64, hi: u64) -> Result<NhsNumber, Reason> {
+    let first = lo & 0xFF;
+    if lo == first * ONES && hi == first * 0x0101 {
         return Err(Reason::Placeholder);
     }
-    match check_digit(&d[..9]) {
-        None => Err(Reason::CheckDigit10),
-        Some(c) if d[9] - b'0' == c => Ok(NhsNumber(d)),
-        Some(_) => Err(Reason::CheckDigitMismatch),
+    // Digit values; even and odd digits of the first eight in 16-bit lanes.
+    // A product's top lane sums each lane times the weight in the mirrored
+    // lane: at most 4 x 9 x 10 per lane, so no lane carries into the next.
+    let v = lo & (0x0F * ONES);
+    let lanes = 0x00FF_00FF_00FF_00FF;
+    let (even, odd) = (v & lanes, (v >> 8) & lanes);
+    const EVEN_WEIGHTS: u64 = 4 | 6 << 16 | 8 << 32 | 10 << 48; // digits 1, 3, 5, 7 (1-based)
+    const ODD_WEIGHTS: u64 = 3 | 5 << 16 | 7 << 32 | 9 << 48; // digits 2, 4, 6, 8
+    let sum = (even.wrapping_mul(EVEN_WEIGHTS) >> 48)
+        + (odd.wrapping_mul(ODD_WEIGHTS) >> 48)
+        + 2 * (hi & 0x0F);
+    let check = match 11 - sum % 11 {
+        11 => 0,
+        10 => return Err(Reason::CheckDigit10),
+        c => c,
+    };
+    if (hi >> 8) & 0x0F != check {
+        return Err(Reason::CheckDigitMismatch);
     }
+    let mut d = [0u8; 10];
+    d[..8].copy_from_slice(&lo.to_le_bytes());
+    d[8..].copy_from_slice(&hi.to_le_bytes()[..2]);
+    Ok(NhsNumber(d))
+}
+
+/// The commonest shapes of a number, checked as two words: ten digits
+/// (`9434765919`), ten digits in 3-3-4 groups split by single spaces or
+/// single hyphens (`943 476 5919`, `943-476-5919`), and ten digits with one
+/// space either side. `None` when the cell has none of these shapes; the
+/// other paths give the same answer for everything this accepts.
+#[inline(always)]
+fn common_shape(cell: &[u8]) -> Option<(u64, u64)> {
+    let word =
+        |at: usize| -> u64 { u64::from_le_bytes(cell[at..at + 8].try_into().expect("8 bytes")) };
+    let (lo, hi) = match cell.len() {
+        10 => (word(0), u64::from(u16::from_le_bytes([cell[8], cell[9]]))),
+        12 if cell[3] == cell[7] && (cell[3] == b' ' || cell[3] == b'-') => {
+            // Bytes 0-2, 4-6 and 8-11 of the cell, from two overlapping words.
+            let (a, b) = (word(0), word(4));
+            (
+                (a & 0xFF_FFFF) | ((a >> 32) & 0xFF_FFFF) << 24 | ((b >> 32) & 0xFFFF) << 48,
+                b >> 48,
+            )
+        }
+        12 if cell[0] == b' ' && cell[11] == b' ' => {
+            (word(1), u64::from(u16::from_le_bytes([cell[9], cell[10]])))
+        }
+        _ => return None,
+    };
+    (digit_bytes(lo, ONES) && digit_bytes(hi, 0x0101)).then_some((lo, hi))
 }
 
 /// True for text shaped like `9.43E+09` or `9434765919e0`.
@@ -328,11 +404,9 @@ fn strip_point_zero(s: &[u8]) -> &[u8] {
 
 /// Turns one cell into a validated NHS number, or the reason it is not one.
 pub fn canonicalise(cell: &[u8]) -> Result<NhsNumber, Reason> {
-    // Fast path: exactly ten ASCII digits, the overwhelmingly common case.
-    if let Ok(ten) = <[u8; 10]>::try_from(cell) {
-        if ten.iter().all(u8::is_ascii_digit) {
-            return validate_ten(ten);
-        }
+    // Fast path: the shapes nearly every cell has.
+    if let Some((lo, hi)) = common_shape(cell) {
+        return validate_words(lo, hi);
     }
     if let Some(ten) = spaced_ten(cell) {
         return validate_ten(ten);
@@ -560,6 +634,37 @@ pub(crate) mod tests {
         assert_eq!(NhsNumber::from_prefix(1_000_000_000), None);
     }
 
+    /// The placeholder and Modulus 11 checks as SPEC.md words them, one
+    /// digit at a time: the reference for [`validate_ten`].
+    fn digit_by_digit(d: &[u8; 10]) -> Result<NhsNumber, Reason> {
+        if is_placeholder(d) {
+            return Err(Reason::Placeholder);
+        }
+        match check_digit(&d[..9]) {
+            None => Err(Reason::CheckDigit10),
+            Some(c) if d[9] - b'0' == c => Ok(NhsNumber(*d)),
+            Some(_) => Err(Reason::CheckDigitMismatch),
+        }
+    }
+
+    #[test]
+    fn word_checks_find_every_placeholder_and_extreme_sums() {
+        for digit in b'0'..=b'9' {
+            assert_eq!(validate_ten([digit; 10]), Err(Reason::Placeholder));
+        }
+        // The largest weighted sum (all nines but the check digit) and
+        // the smallest non-zero ones, next to the placeholders.
+        for d in [
+            *b"9999999990",
+            *b"0000000001",
+            *b"1000000000",
+            *b"0000000010",
+            *b"9999999998",
+        ] {
+            assert_eq!(validate_ten(d), digit_by_digit(&d), "{d:?}");
+        }
+    }
+
     /// Any valid number (for this module's and other modules' proptests).
     pub(crate) fn valid_number() -> impl Strategy<Value = NhsNumber> {
         (0u32..1_000_000_000).prop_filter_map("no check digit", NhsNumber::from_prefix)
@@ -621,6 +726,45 @@ pub(crate) mod tests {
             let mut d = *n.digits();
             d[pos] = b'0' + (d[pos] - b'0' + delta) % 10;
             prop_assert!(canonicalise(&d).is_err());
+        }
+
+        /// The word-at-a-time checks give the digit-by-digit answer on any
+        /// ten digits (mostly mismatches, some check-10s and valid ones).
+        #[test]
+        fn word_checks_agree_with_digit_checks(d in proptest::array::uniform10(b'0'..=b'9')) {
+            prop_assert_eq!(validate_ten(d), digit_by_digit(&d));
+        }
+
+        /// The common shapes agree with the general path whatever byte sits
+        /// in any position: digits, separators, padding and bytes either side
+        /// of the digits' range (`/`, `:`, `0x30 | 0x80`).
+        #[test]
+        fn common_shapes_agree_with_the_general_path(
+            n in valid_number(),
+            shape in 0usize..4,
+            sep in prop_oneof![Just(b' '), Just(b'-')],
+            sep2 in prop_oneof![3 => Just(None), 1 => Just(Some(b'-')), 1 => Just(Some(b' '))],
+            stray in proptest::option::of((0usize..12, prop_oneof![
+                Just(b'/'), Just(b':'), Just(b'0' | 0x80), Just(b'9' + 0x10), Just(b' '), Just(b'\t'), any::<u8>(),
+            ])),
+        ) {
+            let d = n.digits();
+            let mut cell: Vec<u8> = match shape {
+                0 => d.to_vec(),
+                1 => [&d[..3], &[sep], &d[3..6], &[sep2.unwrap_or(sep)], &d[6..]].concat(),
+                2 => [&b" "[..], d, b" "].concat(),
+                _ => [&d[..5], &[sep], &d[5..]].concat(),
+            };
+            if let Some((at, byte)) = stray {
+                let at = at % cell.len();
+                cell[at] = byte;
+            }
+            let general = match std::str::from_utf8(&cell) {
+                Ok(s) if s.is_ascii() => canonicalise_ascii(&cell),
+                Ok(s) => canonicalise_unicode(s),
+                Err(_) => Err(Reason::InvalidCharacter),
+            };
+            prop_assert_eq!(canonicalise(&cell), general, "{:?}", cell);
         }
 
         #[test]
