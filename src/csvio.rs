@@ -845,30 +845,28 @@ impl<R: Read> RecordReader<R> {
 
     /// Reads until `data` holds at least `want` bytes or the input ends.
     fn fill(&mut self, data: &mut Vec<u8>, want: usize) -> Result<()> {
-        while !self.eof && data.len() < want {
-            let old = data.len();
-            let chunk = (want - old).max(8192);
-            data.resize(old + chunk, 0);
-            match self.src.read(&mut data[old..]) {
-                Ok(0) => {
-                    data.truncate(old);
-                    self.eof = true;
-                }
-                Ok(n) => {
-                    data.truncate(old + n);
-                    self.bytes_read += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => data.truncate(old),
-                Err(source) => {
-                    data.truncate(old);
-                    return Err(Error::Read {
-                        file: self.file.clone(),
-                        source,
-                    });
-                }
-            }
+        if self.eof || data.len() >= want {
+            return Ok(());
         }
-        Ok(())
+        let chunk = want - data.len();
+        data.reserve(chunk);
+        let old = data.len();
+        // `read_to_end` reads into the spare capacity as it is (for a file
+        // or standard input), where `read` needs it zeroed first, and it
+        // retries interrupted reads. Fewer bytes than asked means the end.
+        let result = (&mut self.src).take(chunk as u64).read_to_end(data);
+        let n = data.len() - old;
+        self.bytes_read += n as u64;
+        match result {
+            Ok(_) => {
+                self.eof = n < chunk;
+                Ok(())
+            }
+            Err(source) => Err(Error::Read {
+                file: self.file.clone(),
+                source,
+            }),
+        }
     }
 
     fn parse_error(&self, p: Parsed, records_in_batch: usize) -> Error {
