@@ -44,14 +44,19 @@ THREADS=$(nproc)
 RESULTS="$WORK/results.tsv"
 : > "$RESULTS"
 
-# run [-n TIMES] NAME ROWS CMD...: time a command (TIMES runs, default 1),
-# record the median wall seconds and the largest peak RSS.
+# run [-n TIMES] [-o OUTPUT] NAME ROWS CMD...: time a command (TIMES runs,
+# default 1), record the median wall seconds and the largest peak RSS.
+# OUTPUT (and its manifest) is deleted before each run, untimed, so that no
+# run pays for freeing the last run's file (on a RAM disk, replacing a 1 GB
+# file costs about 0.1 s of system time).
 run() {
-  local times=1
+  local times=1 output=""
   if [ "$1" = -n ]; then times="$2"; shift 2; fi
+  if [ "$1" = -o ]; then output="$2"; shift 2; fi
   local name="$1" rows="$2"; shift 2
   local log="$WORK/$name.time" walls="" wall rss=0 r i
   for ((i = 1; i <= times; i++)); do
+    if [ -n "$output" ]; then rm -f "$output" "$output.manifest.json"; fi
     /usr/bin/time -v "$@" > /dev/null 2> "$log" || { cat "$log" >&2; echo "FAILED: $name" >&2; exit 1; }
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$log")
     r=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
@@ -75,9 +80,8 @@ tokenise_pair() {
   local label="$1" input="$2" rows
   rows=$(rows_of "$input")
   echo "tokenise $label ($rows rows)" >&2
-  rm -f "$WORK/tok-$label.csv" "$WORK/tok-$label.csv.manifest.json"
-  run -n "$REPEAT" "tokenise-$label" "$rows" "$PL" tokenise -q --threads "$THREADS" --key "$KEY" "$input" --output "$WORK/tok-$label.csv" --force
-  run "python-$label" "$rows" python3 bench/tokenise_baseline.py "$KEY" "$input" "$WORK/py-$label.csv"
+  run -n "$REPEAT" -o "$WORK/tok-$label.csv" "tokenise-$label" "$rows" "$PL" tokenise -q --threads "$THREADS" --key "$KEY" "$input" --output "$WORK/tok-$label.csv"
+  run -o "$WORK/py-$label.csv" "python-$label" "$rows" python3 bench/tokenise_baseline.py "$KEY" "$input" "$WORK/py-$label.csv"
   cmp -s "$WORK/tok-$label.csv" "$WORK/py-$label.csv" || { echo "MISMATCH: tokenise outputs differ ($label)" >&2; exit 1; }
   echo "  outputs agree byte for byte" >&2
 }
