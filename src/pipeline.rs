@@ -241,17 +241,22 @@ fn consume_in_order<O>(
 mod tests {
     use super::*;
 
+    /// A producer of `1..=last`.
+    fn count_to(last: u64) -> impl FnMut() -> Result<Option<u64>> + Send {
+        let mut n = 0;
+        move || {
+            n += 1;
+            Ok((n <= last).then_some(n))
+        }
+    }
+
     #[test]
     fn order_is_preserved_for_every_thread_count() {
         for threads in [1, 2, 3, 8] {
-            let mut n = 0u64;
             let mut got = Vec::new();
             run_ordered(
                 threads,
-                || {
-                    n += 1;
-                    Ok((n <= 500).then_some(n))
-                },
+                count_to(500),
                 |x| {
                     if x % 7 == 0 {
                         std::thread::sleep(std::time::Duration::from_micros(200));
@@ -277,14 +282,10 @@ mod tests {
     #[test]
     fn a_worker_panic_is_raised_not_hung() {
         for threads in [1, 2, 3] {
-            let mut n = 0u64;
             let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 run_ordered(
                     threads,
-                    || {
-                        n += 1;
-                        Ok((n <= 200).then_some(n))
-                    },
+                    count_to(200),
                     |x| {
                         assert!(x != 17, "worker fails on item 17");
                         x
@@ -320,13 +321,9 @@ mod tests {
                 |_| Ok(()),
             );
             assert_eq!(r.unwrap_err().to_string(), "producer failed");
-            let mut n = 0;
             let r = run_ordered(
                 threads,
-                || {
-                    n += 1;
-                    Ok(Some(n))
-                },
+                count_to(u64::MAX),
                 |x| x,
                 |x| {
                     if x == 10 {
