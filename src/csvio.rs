@@ -673,6 +673,9 @@ pub struct RecordReader<R> {
     batch_bytes: usize,
     max_record: usize,
     spare: Pool<Batch>,
+    /// Whether plain records take [`plain_records`] (always, but in the
+    /// test that checks it against the general parser alone).
+    plain_path: bool,
 }
 
 impl<R: Read> RecordReader<R> {
@@ -704,6 +707,7 @@ impl<R: Read> RecordReader<R> {
             batch_bytes: BATCH_BYTES,
             max_record: max_record.max(1),
             spare: Pool::default(),
+            plain_path: true,
         };
         let mut data = Vec::new();
         r.fill(&mut data, 4096)?;
@@ -910,7 +914,7 @@ impl<R: Read> RecordReader<R> {
         let mut want = target;
         let mut finder = Finder::new(self.delim);
         loop {
-            if let Some(n) = self.n_fields {
+            if let (Some(n), true) = (self.n_fields, self.plain_path) {
                 let (end, taken) = plain_records(data, pos, target, self.delim, n, fields, records);
                 self.line += taken;
                 pos = end;
@@ -1318,8 +1322,20 @@ mod tests {
         batch: usize,
         step: usize,
     ) -> Result<ReadAll> {
+        read_all_with(input, opts, batch, step, true)
+    }
+
+    /// As `read_all_in_steps`, with or without the plain-record fast path.
+    fn read_all_with(
+        input: &[u8],
+        opts: CsvOptions,
+        batch: usize,
+        step: usize,
+        plain_path: bool,
+    ) -> Result<ReadAll> {
         let src = Trickle { data: input, step };
         let mut r = RecordReader::new(src, Source::Stdin, opts)?;
+        r.plain_path = plain_path;
         r.set_batch_bytes(batch);
         let header = r.header().cloned();
         let mut rows = Vec::new();
@@ -1729,6 +1745,48 @@ mod tests {
                         .is_some_and(|i| bytes[end + i] == b'\n' || bytes.get(end + i + 1) == Some(&b'\n'));
                 proptest::prop_assert!(!plain_next, "stopped before a plain record at {}", end);
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// The reader gives the same header, rows, raw bytes and errors
+        /// (row, line and column included) with the plain-record fast path
+        /// as with the general parser alone, on mostly plain files with
+        /// quotes, CRs, blank lines and ragged rows mixed in.
+        #[test]
+        fn the_fast_path_changes_nothing_a_reader_returns(
+            lines in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(vec![
+                        "a", "bb", "", "9434765919", "\"q,\"", "\"x\ny\"", "\"", "c\"d", " ",
+                    ]),
+                    1..4,
+                ),
+                0..30,
+            ),
+            endings in proptest::collection::vec(
+                proptest::sample::select(vec!["\n", "\n", "\n", "\r\n", "\r", "\n\n"]),
+                30,
+            ),
+            has_headers in proptest::bool::ANY,
+            batch in 1usize..120,
+            step in proptest::prop_oneof![proptest::strategy::Just(usize::MAX), 1usize..50],
+        ) {
+            let mut input = Vec::new();
+            for (line, end) in lines.iter().zip(&endings) {
+                input.extend_from_slice(line.join(",").as_bytes());
+                input.extend_from_slice(end.as_bytes());
+            }
+            let opts = CsvOptions { delimiter: b',', has_headers };
+            let show = |r: Result<ReadAll>| {
+                r.map(|(h, rows, raw)| (h.map(|h| (h.raw, h.names)), rows, raw))
+                    .map_err(|e| e.to_string())
+            };
+            proptest::prop_assert_eq!(
+                show(read_all_with(&input, opts, batch, step, true)),
+                show(read_all_with(&input, opts, batch, step, false)),
+                "{:?}", String::from_utf8_lossy(&input)
+            );
         }
     }
 
