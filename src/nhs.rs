@@ -309,8 +309,9 @@ fn validate_words(lo: u64, hi: u64) -> Result<NhsNumber, Reason> {
 fn common_shape(cell: &[u8]) -> Option<(u64, u64)> {
     let word =
         |at: usize| -> u64 { u64::from_le_bytes(cell[at..at + 8].try_into().expect("8 bytes")) };
+    let ten = |at: usize| words(cell[at..at + 10].try_into().expect("10 bytes"));
     let (lo, hi) = match cell.len() {
-        10 => (word(0), u64::from(u16::from_le_bytes([cell[8], cell[9]]))),
+        10 => ten(0),
         12 if cell[3] == cell[7] && (cell[3] == b' ' || cell[3] == b'-') => {
             // Bytes 0-2, 4-6 and 8-11 of the cell, from two overlapping words.
             let (a, b) = (word(0), word(4));
@@ -319,9 +320,7 @@ fn common_shape(cell: &[u8]) -> Option<(u64, u64)> {
                 b >> 48,
             )
         }
-        12 if cell[0] == b' ' && cell[11] == b' ' => {
-            (word(1), u64::from(u16::from_le_bytes([cell[9], cell[10]])))
-        }
+        12 if cell[0] == b' ' && cell[11] == b' ' => ten(1),
         _ => return None,
     };
     (digit_bytes(lo, ONES) && digit_bytes(hi, 0x0101)).then_some((lo, hi))
