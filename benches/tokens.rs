@@ -11,9 +11,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use pseudolink::key::Key;
-use pseudolink::nhs::NhsNumber;
-use pseudolink::token::{Tokeniser, GROUP, TOKEN_HEX_LEN};
+use pseudolink::provider::key::Key;
+use pseudolink::provider::nhs::NhsNumber;
+use pseudolink::provider::token::{Tokeniser, GROUP, TOKEN_HEX_LEN};
 
 const NUMBERS: usize = 1_000_000;
 const ROUNDS: usize = 7;

@@ -12,10 +12,10 @@ use crate::cmd::synth::SynthOptions;
 use crate::cmd::tokenise::TokeniseOptions;
 use crate::cmd::validate::ValidateOptions;
 use crate::cmd::Messages;
-use crate::csvio::{parse_delimiter, ColumnSpec, CsvOptions};
 use crate::error::{Error, Result, Source};
-use crate::pipeline::default_threads;
-use crate::report::Disclosure;
+use crate::io::csv::{parse_delimiter, ColumnSpec, CsvOptions};
+use crate::io::pipeline::default_threads;
+use crate::relink::report::Disclosure;
 use crate::synth::SynthSpec;
 
 /// `--version` text: the tool and the spec it implements.
@@ -211,8 +211,8 @@ pub struct RelinkArgs {
 }
 
 fn parse_date_arg(flag: &str, s: &str) -> Result<jiff::civil::Date> {
-    crate::date::parse(s.as_bytes())
-        .filter(|d| crate::date::plausible(*d))
+    crate::relink::windows::parse_date(s.as_bytes())
+        .filter(|d| crate::relink::windows::plausible(*d))
         .ok_or_else(|| {
             Error::Usage(format!(
                 "{flag} {s:?} is not a date between 1900 and 2100; use YYYY-MM-DD or DD/MM/YYYY"

@@ -43,7 +43,7 @@ impl Source {
 
 /// A path as shown in messages: any NHS number in it is redacted.
 pub fn shown_path(p: &Path) -> String {
-    crate::nhs::redact_numbers(&p.display().to_string()).into_owned()
+    crate::provider::nhs::redact_numbers(&p.display().to_string()).into_owned()
 }
 
 impl fmt::Display for Source {
@@ -51,7 +51,9 @@ impl fmt::Display for Source {
         match self {
             Source::Stdin => f.write_str("<stdin>"),
             Source::Stdout => f.write_str("<stdout>"),
-            Source::Path(p) => f.write_str(&crate::nhs::redact_numbers(&p.display().to_string())),
+            Source::Path(p) => f.write_str(&crate::provider::nhs::redact_numbers(
+                &p.display().to_string(),
+            )),
         }
     }
 }

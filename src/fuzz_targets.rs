@@ -5,12 +5,12 @@
 //! invariants. A target panics only when an invariant breaks: that is the
 //! signal a fuzzer looks for. Parsers themselves must never panic.
 
-use crate::csvio::{CsvOptions, RecordReader};
 use crate::error::Source;
-use crate::key::Key;
-use crate::nhs::canonicalise;
-use crate::scan::{Merger, Scanner};
-use crate::token::Tokeniser;
+use crate::io::csv::{CsvOptions, RecordReader};
+use crate::provider::key::Key;
+use crate::provider::nhs::canonicalise;
+use crate::provider::scan::{Merger, Scanner};
+use crate::provider::token::Tokeniser;
 
 /// The NHS-number canonicaliser: a success is ten digits passing Modulus
 /// 11, and canonicalising its own output gives the same number.
@@ -28,7 +28,7 @@ pub fn canonicaliser(data: &[u8]) {
 /// `fuzz/regressions/key_file`.)
 pub fn key_file(data: &[u8]) {
     match Key::parse(data) {
-        Ok(k) => assert!(k.bytes().len() >= crate::key::MIN_KEY_BYTES),
+        Ok(k) => assert!(k.bytes().len() >= crate::provider::key::MIN_KEY_BYTES),
         Err(problem) => {
             let msg = problem.to_string();
             for run in data
@@ -45,10 +45,10 @@ pub fn key_file(data: &[u8]) {
 /// The date parser: a parsed date is plausible or not, and formats back to
 /// an ISO date that parses to itself.
 pub fn date(data: &[u8]) {
-    if let Some(d) = crate::date::parse(data) {
+    if let Some(d) = crate::relink::windows::parse_date(data) {
         let iso = d.to_string();
         if d.year() >= 0 {
-            assert_eq!(crate::date::parse(iso.as_bytes()), Some(d));
+            assert_eq!(crate::relink::windows::parse_date(iso.as_bytes()), Some(d));
         }
     }
 }

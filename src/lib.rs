@@ -15,25 +15,12 @@
 
 pub mod cli;
 pub mod cmd;
-pub mod csvio;
-pub mod date;
 pub mod error;
 pub mod fuzz_targets;
-pub mod html;
-pub mod interrupt;
-pub mod key;
-pub mod manifest;
-pub mod nhs;
-pub mod pipeline;
-pub mod progress;
+pub mod io;
+pub mod provider;
 pub mod relink;
-pub mod report;
-pub mod scan;
-pub mod seen;
-pub mod stats;
 pub mod synth;
-pub mod token;
-pub mod xlsx;
 
 pub use error::{Error, Result};
 

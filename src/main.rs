@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         eprintln!("error: internal error{at}; please report it (no data was shown)");
     }));
     let cli = Cli::parse();
-    pseudolink::interrupt::install();
+    pseudolink::io::interrupt::install();
     match std::panic::catch_unwind(|| run(cli)) {
         Ok(Ok(code)) => code,
         Ok(Err(e)) if e.is_broken_pipe() => ExitCode::SUCCESS,
@@ -86,7 +86,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Relink(args) => {
             let opts = args.options()?;
             let msg = opts.messages;
-            if opts.disclosure == pseudolink::report::Disclosure::None {
+            if opts.disclosure == pseudolink::relink::report::Disclosure::None {
                 msg.alert("warning: --disclosure none: the report shows exact small numbers and is NOT fit for release outside the ICB's analysts");
             }
             let outcome = cmd::relink::run(&opts)?;

@@ -17,9 +17,9 @@ use std::io::Write;
 
 use jiff::civil::Date;
 
-use crate::csvio::AtomicOutput;
 use crate::error::Result;
-use crate::nhs::NhsNumber;
+use crate::io::output::AtomicOutput;
+use crate::provider::nhs::NhsNumber;
 
 /// The cohorts of the synthetic referrals, with their relative sizes and
 /// yearly A&E and NEL rates before the intervention.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::{load_key, Messages};
 use crate::error::Result;
-use crate::key::KeyId;
+use crate::provider::key::KeyId;
 
 /// Checked options for `key-id`.
 #[derive(Debug, Clone)]

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use crate::csvio::check_outputs;
 use crate::error::Result;
-use crate::key::{Key, KeyId};
+use crate::io::output::check_outputs;
+use crate::provider::key::{Key, KeyId};
 
 /// Checked options for `keygen`.
 #[derive(Debug, Clone)]

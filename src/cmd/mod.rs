@@ -12,7 +12,7 @@ pub mod validate;
 use std::path::Path;
 
 use crate::error::Result;
-use crate::key::Key;
+use crate::provider::key::Key;
 
 /// Prints a line on stderr, colouring a leading `error:` (red) or
 /// `warning:` (yellow). Colour appears only on a terminal, and never when

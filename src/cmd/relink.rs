@@ -6,16 +6,17 @@ use std::path::{Path, PathBuf};
 use jiff::civil::Date;
 
 use super::{load_key, Messages};
-use crate::csvio::{check_outputs, csv_write_error, AtomicOutput, ColumnSpec, CsvOptions};
 use crate::error::{shown_path, Error, Result, Source};
-use crate::key::KeyId;
-use crate::manifest::Manifest;
-use crate::progress::{input_size, Progress};
-use crate::relink::{
-    count_usage, load_cohort, Cohort, CohortColumns, Usage, UsageColumns, UsageIds,
-};
-use crate::report::{build, Disclosure, Report};
-use crate::token::Tokeniser;
+use crate::io::csv::{csv_write_error, ColumnSpec, CsvOptions};
+use crate::io::output::{check_outputs, AtomicOutput};
+use crate::io::progress::{input_size, Progress};
+use crate::provider::key::KeyId;
+use crate::provider::manifest::Manifest;
+use crate::provider::token::Tokeniser;
+use crate::relink::cohort::{load_cohort, Cohort, CohortColumns};
+use crate::relink::report::{build, Disclosure};
+use crate::relink::usage::{count_usage, Usage, UsageColumns, UsageIds};
+use crate::relink::Outcome;
 
 /// How the usage file identifies people.
 #[derive(Clone, Debug)]
@@ -71,26 +72,6 @@ pub struct RelinkOptions {
     pub messages: Messages,
 }
 
-/// What a relink run found.
-pub struct RelinkOutcome {
-    /// The report (exact values; disclosure is applied when rendering).
-    pub report: Report,
-    /// The cohort as read.
-    pub cohort: Cohort,
-    /// The usage counts.
-    pub usage: Usage,
-    /// Coverage used, and whether it was inferred from the data.
-    pub coverage: (Date, Date, bool),
-    /// People left out for incomplete windows.
-    pub excluded_incomplete_window: u64,
-    /// People in the report.
-    pub included: u64,
-    /// The key id the files were made with, when known.
-    pub key_id: Option<KeyId>,
-    /// Files written.
-    pub written: Vec<PathBuf>,
-}
-
 /// Records the first key id seen, and refuses any later one that differs,
 /// naming both.
 fn agree(seen: &mut Option<(String, KeyId)>, what: String, id: KeyId) -> Result<()> {
@@ -121,7 +102,7 @@ fn check_manifest(
     let id = m.key_id().expect("checked when read");
     agree(seen, format!("{what} ({})", shown_path(&path)), id)?;
     // The file should be the one the manifest describes.
-    if let Ok(digest) = crate::manifest::sha256_file(file) {
+    if let Ok(digest) = crate::provider::manifest::sha256_file(file) {
         if digest != m.sha256 {
             msg.alert(format!(
                 "warning: {} does not match the SHA-256 in its manifest: it has been changed since it was tokenised",
@@ -133,7 +114,7 @@ fn check_manifest(
 }
 
 /// Runs `relink`.
-pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
+pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
     let msg = opts.messages;
     let cohort_src = Source::Path(opts.cohort.clone());
     // The usage extract may come from standard input (`--usage -`), e.g.
@@ -163,7 +144,7 @@ pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
         msg.warn(format!(
             "warning: no manifest beside {} ({}), so its key id cannot be checked",
             shown_path(&opts.cohort),
-            shown_path(&crate::manifest::path_for(&opts.cohort))
+            shown_path(&crate::provider::manifest::path_for(&opts.cohort))
         ));
     }
     if let (UsageId::Token(_), Some(path)) = (&opts.usage_id, usage_src.path()) {
@@ -261,7 +242,7 @@ pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
         )));
     }
     let report = build(&cohort, &usage, &included);
-    let mut outcome = RelinkOutcome {
+    let mut outcome = Outcome {
         report,
         key_id: seen.map(|(_, id)| id),
         coverage: (start, end, inferred),
@@ -281,7 +262,7 @@ pub fn run(opts: &RelinkOptions) -> Result<RelinkOutcome> {
         outcome.written.push(p.clone());
     }
     if let Some(p) = &opts.html {
-        let page = crate::html::render(&outcome, opts.months, opts.disclosure);
+        let page = crate::relink::html::render(&outcome, opts.months, opts.disclosure);
         let mut out = AtomicOutput::create(Some(p), opts.force)?;
         out.put(page.as_bytes())?;
         out.commit()?;
@@ -322,7 +303,7 @@ fn write_people(
             continue;
         }
         let p = &entry.person;
-        crate::token::hex_into(&entry.token, &mut hex);
+        crate::provider::token::hex_into(&entry.token, &mut hex);
         let mut rec: Vec<String> = vec![String::from_utf8_lossy(&hex).into_owned()];
         rec.extend(cohort.groups[p.group as usize].iter().cloned());
         rec.push(p.date.to_string());
@@ -334,51 +315,4 @@ fn write_people(
     }
     w.flush()?;
     Ok(())
-}
-
-impl RelinkOutcome {
-    /// A plain-words summary for the terminal.
-    pub fn summary(&self, months: i32) -> String {
-        use std::fmt::Write as _;
-        let mut s = String::new();
-        let c = &self.cohort;
-        let u = &self.usage;
-        if let Some(id) = &self.key_id {
-            let _ = writeln!(s, "key id: {id}");
-        }
-        let _ = writeln!(
-            s,
-            "cohort: {} rows, {} people ({} duplicate tokens; the earliest intervention is kept)",
-            c.rows_read,
-            c.len(),
-            c.duplicate_tokens
-        );
-        let (start, end, inferred) = self.coverage;
-        let _ = writeln!(
-            s,
-            "coverage: {start} to {end}{}; windows: {months} months before and after the first intervention",
-            if inferred { " (inferred from the data)" } else { "" }
-        );
-        let _ = writeln!(
-            s,
-            "people reported: {}; excluded_incomplete_window: {}",
-            self.included, self.excluded_incomplete_window
-        );
-        let _ = writeln!(
-            s,
-            "usage: {} rows; {} matched the cohort ({} outside both windows); {} not in the cohort; {} unusable ids",
-            u.rows_read,
-            u.rows_matched,
-            u.events_outside_windows,
-            u.rows_not_in_cohort,
-            u.rows_invalid()
-        );
-        for (reason, n) in u.invalid_numbers.iter().filter(|(_, n)| *n > 0) {
-            let _ = writeln!(s, "  invalid NHS numbers, {:<22} {n}", reason.code());
-        }
-        if u.invalid_tokens > 0 {
-            let _ = writeln!(s, "  cells that are not tokens: {}", u.invalid_tokens);
-        }
-        s
-    }
 }

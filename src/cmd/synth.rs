@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::csvio::{check_outputs, AtomicOutput};
 use crate::error::{Error, Result};
+use crate::io::output::{check_outputs, AtomicOutput};
 use crate::synth::{generate, SynthCounts, SynthSpec};
 
 /// Checked options for `synth`.

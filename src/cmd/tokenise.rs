@@ -8,13 +8,14 @@
 use std::path::{Path, PathBuf};
 
 use super::{load_key, Messages};
-use crate::csvio::{check_outputs, escape, AtomicOutput, ColumnSpec, CsvOptions, BOM};
 use crate::error::{Error, Result, Source};
-use crate::key::KeyId;
-use crate::manifest::{self, Manifest};
-use crate::progress::{input_size, Progress};
-use crate::scan::{self, RejectsWriter, Scanner, Summary};
-use crate::token::Tokeniser;
+use crate::io::csv::{escape, ColumnSpec, CsvOptions, BOM};
+use crate::io::output::{check_outputs, AtomicOutput};
+use crate::io::progress::{input_size, Progress};
+use crate::provider::key::KeyId;
+use crate::provider::manifest::{self, Manifest};
+use crate::provider::scan::{self, RejectsWriter, Scanner, Summary};
+use crate::provider::token::Tokeniser;
 
 /// Checked options for `tokenise`.
 #[derive(Debug, Clone)]
@@ -134,28 +135,27 @@ pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
     }
     if let (Some(mpath), Some(digest)) = (&manifest_path, digest) {
         let t = &summary.tally;
-        let m = Manifest {
-            format: manifest::FORMAT.to_string(),
-            version: manifest::VERSION,
-            key_id: key_id.to_string(),
-            token_column: opts.token_column.clone(),
-            rows_read: t.rows_read,
-            rows_tokenised: t.rows_valid,
-            rows_rejected: t.rows_rejected(),
-            rejected_by_reason: t.rejected_by_reason(),
-            duplicate_numbers: summary.duplicate_numbers,
-            test_range: t.test_range,
-            tool_version: crate::VERSION.to_string(),
-            spec_version: Some(crate::SPEC_VERSION),
-            created: crate::now_rfc3339(),
-            sha256: const_hex::encode(digest),
-            // The input's name, with any NHS number in it redacted.
-            source_name: opts
-                .input
-                .path()
-                .and_then(Path::file_name)
-                .map(|n| crate::nhs::redact_numbers(&n.to_string_lossy()).into_owned()),
-        };
+        let m =
+            Manifest {
+                format: manifest::FORMAT.to_string(),
+                version: manifest::VERSION,
+                key_id: key_id.to_string(),
+                token_column: opts.token_column.clone(),
+                rows_read: t.rows_read,
+                rows_tokenised: t.rows_valid,
+                rows_rejected: t.rows_rejected(),
+                rejected_by_reason: t.rejected_by_reason(),
+                duplicate_numbers: summary.duplicate_numbers,
+                test_range: t.test_range,
+                tool_version: crate::VERSION.to_string(),
+                spec_version: Some(crate::SPEC_VERSION),
+                created: crate::now_rfc3339(),
+                sha256: const_hex::encode(digest),
+                // The input's name, with any NHS number in it redacted.
+                source_name: opts.input.path().and_then(Path::file_name).map(|n| {
+                    crate::provider::nhs::redact_numbers(&n.to_string_lossy()).into_owned()
+                }),
+            };
         let mut mf = AtomicOutput::create(Some(mpath), opts.force)?;
         mf.put(m.to_json().as_bytes())?;
         mf.commit()?;

@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 
 use super::Messages;
-use crate::csvio::{check_outputs, ColumnSpec, CsvOptions};
 use crate::error::{Result, Source};
-use crate::progress::{input_size, Progress};
-use crate::scan::{self, RejectsWriter, Scanner, Summary};
+use crate::io::csv::{ColumnSpec, CsvOptions};
+use crate::io::output::check_outputs;
+use crate::io::progress::{input_size, Progress};
+use crate::provider::scan::{self, RejectsWriter, Scanner, Summary};
 
 /// Checked options for `validate`.
 #[derive(Debug, Clone)]

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
+use crate::relink::stats::{format_4g, wilcoxon_p};
 use crate::relink::{Cohort, Usage};
-use crate::stats::{format_4g, wilcoxon_p};
 
 /// How counts are protected before release.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

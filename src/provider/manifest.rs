@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, Source};
-use crate::key::KeyId;
+use crate::provider::key::KeyId;
 
 /// The `format` value of a token manifest.
 pub const FORMAT: &str = "pseudolink-tokens";

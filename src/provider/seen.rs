@@ -146,7 +146,7 @@ impl SeenNumbers {
     }
 
     /// Records the prefix of a valid number (see
-    /// [`crate::nhs::NhsNumber::prefix`]).
+    /// [`crate::provider::nhs::NhsNumber::prefix`]).
     pub fn insert(&mut self, prefix: u32) -> io::Result<()> {
         let s = bucket_of(prefix) / (BUCKETS / STAGES);
         let len = self.stage_len[s];

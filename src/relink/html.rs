@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
-use crate::cmd::relink::RelinkOutcome;
-use crate::report::{Disclosure, COLUMNS};
+use crate::relink::report::{Disclosure, COLUMNS};
+use crate::relink::Outcome;
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -138,7 +138,7 @@ fn released(cell: &str) -> Option<u64> {
 }
 
 /// Renders the whole page.
-pub fn render(outcome: &RelinkOutcome, months: i32, disclosure: Disclosure) -> String {
+pub fn render(outcome: &Outcome, months: i32, disclosure: Disclosure) -> String {
     let report = &outcome.report;
     let header = report.header();
     let cells = report.cells(disclosure);

@@ -12,7 +12,7 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 use crate::error::{shown_path, Error, KeyProblem, Result, Source};
-use crate::token::Tokeniser;
+use crate::provider::token::Tokeniser;
 
 /// Largest key file the spec allows.
 pub const MAX_KEY_FILE: u64 = 64 * 1024;
@@ -204,7 +204,7 @@ impl Key {
             source,
         };
         if force {
-            let dir = crate::csvio::parent_dir(path);
+            let dir = crate::io::output::parent_dir(path);
             let mut tmp = tempfile::Builder::new()
                 .prefix(".pseudolink-key-")
                 .tempfile_in(dir)

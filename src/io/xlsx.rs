@@ -13,8 +13,8 @@ use std::path::Path;
 
 use calamine::{open_workbook_auto, Data, Reader};
 
-use crate::csvio::escape;
 use crate::error::{Error, Result, Source};
+use crate::io::csv::escape;
 
 /// File endings read as spreadsheets.
 pub const EXTENSIONS: [&str; 5] = ["xlsx", "xlsm", "xlsb", "xls", "ods"];
@@ -84,7 +84,7 @@ pub fn sheet_to_csv(path: &Path, sheet: Option<&str>) -> Result<Vec<u8>> {
             .ok_or_else(|| {
                 bad(format!(
                     "has no sheet {wanted:?}; its sheets are {}",
-                    crate::csvio::list_names(names.iter().map(String::as_str))
+                    crate::io::csv::list_names(names.iter().map(String::as_str))
                 ))
             })?,
         None => names

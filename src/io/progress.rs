@@ -68,7 +68,7 @@ impl Progress {
 /// The size of an input file, for the ETA.
 pub fn input_size(file: &crate::error::Source) -> Option<u64> {
     file.path()
-        .filter(|p| !crate::xlsx::is_spreadsheet(p))
+        .filter(|p| !crate::io::xlsx::is_spreadsheet(p))
         .and_then(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
 }

@@ -11,16 +11,16 @@ use std::collections::BTreeMap;
 
 use std::io::Read;
 
-use crate::csvio::{
-    csv_write_error, nhs_column, open_input, unescape, AtomicOutput, Batch, ColumnSpec, CsvOptions,
-    RecordReader,
-};
 use crate::error::{Error, Result, Source};
-use crate::nhs::{canonicalise, NhsNumber, Reason, ReasonCounts};
-use crate::pipeline::{run_ordered, Pool};
-use crate::progress::Progress;
-use crate::seen::SeenNumbers;
-use crate::token::{hex_into, Tokeniser, TOKEN_HEX_LEN};
+use crate::io::csv::{
+    csv_write_error, nhs_column, open_input, unescape, Batch, ColumnSpec, CsvOptions, RecordReader,
+};
+use crate::io::output::AtomicOutput;
+use crate::io::pipeline::{run_ordered, Pool};
+use crate::io::progress::Progress;
+use crate::provider::nhs::{canonicalise, NhsNumber, Reason, ReasonCounts};
+use crate::provider::seen::SeenNumbers;
+use crate::provider::token::{hex_into, Tokeniser, TOKEN_HEX_LEN};
 
 /// How many invalid rows a summary lists by number.
 pub const FIRST_INVALID: usize = 10;
@@ -240,10 +240,10 @@ pub fn open(
     column: Option<&ColumnSpec>,
     sheet: Option<&str>,
 ) -> Result<(RecordReader<Box<dyn Read + Send>>, usize)> {
-    let spreadsheet = input.path().filter(|p| crate::xlsx::is_spreadsheet(p));
+    let spreadsheet = input.path().filter(|p| crate::io::xlsx::is_spreadsheet(p));
     let (source, csv): (Box<dyn Read + Send>, CsvOptions) = match spreadsheet {
         Some(path) => (
-            Box::new(std::io::Cursor::new(crate::xlsx::sheet_to_csv(
+            Box::new(std::io::Cursor::new(crate::io::xlsx::sheet_to_csv(
                 path, sheet,
             )?)),
             CsvOptions {
@@ -290,7 +290,7 @@ pub fn run<R: Read + Send>(
     run_ordered(
         threads,
         || {
-            crate::interrupt::check()?;
+            crate::io::interrupt::check()?;
             let batch = reader.next_batch()?;
             progress.update(reader.bytes_read(), reader.rows());
             Ok(batch)
@@ -396,8 +396,8 @@ fn spill_error(source: std::io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::csvio::{CsvOptions, RecordReader};
-    use crate::key::Key;
+    use crate::io::csv::{CsvOptions, RecordReader};
+    use crate::provider::key::Key;
 
     fn batch(input: &str) -> Batch {
         let mut r =

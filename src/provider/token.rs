@@ -23,8 +23,8 @@ use sha2::block_api::compress256;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::key::Key;
-use crate::nhs::NhsNumber;
+use crate::provider::key::Key;
+use crate::provider::nhs::NhsNumber;
 
 /// Length of a token in hex characters.
 pub const TOKEN_HEX_LEN: usize = 64;
@@ -220,7 +220,7 @@ pub fn parse_token(s: &[u8]) -> Option<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nhs::canonicalise;
+    use crate::provider::nhs::canonicalise;
 
     fn key(hex: &str) -> Key {
         Key::parse(hex.as_bytes()).ok().unwrap()
@@ -304,7 +304,7 @@ mod tests {
         #[test]
         fn groups_agree_with_the_general_mac(
             key in proptest::collection::vec(proptest::prelude::any::<u8>(), 32..80),
-            numbers in proptest::collection::vec(crate::nhs::tests::valid_number(), 0..=GROUP),
+            numbers in proptest::collection::vec(crate::provider::nhs::tests::valid_number(), 0..=GROUP),
         ) {
             let t = Tokeniser::from_key_bytes(&key);
             let mut hex = [[b'?'; TOKEN_HEX_LEN]; GROUP + 1];
@@ -327,7 +327,7 @@ mod tests {
         /// in order, with that number's token.
         #[test]
         fn each_token_visits_every_number_in_order(
-            numbers in proptest::collection::vec(crate::nhs::tests::valid_number(), 0..=3 * GROUP + 1),
+            numbers in proptest::collection::vec(crate::provider::nhs::tests::valid_number(), 0..=3 * GROUP + 1),
         ) {
             let t = Tokeniser::new(&spec_key());
             let mut seen = Vec::new();

@@ -1,0 +1,336 @@
+//! The cohort (SPEC section 6): one entry per distinct token with its first
+//! intervention date and group, indexed for lookup by token.
+//!
+//! Memory is O(cohort): each person costs a 32-byte token in the index, a
+//! 16-byte [`Person`] and 8 bytes of counts per event type (in
+//! [`super::usage`]).
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use jiff::civil::Date;
+
+use super::windows::{parse_date, plausible, Person};
+use crate::error::{shown_value, Error, Result, Source};
+use crate::io::csv::{open_input, resolve_column, ColumnSpec, CsvOptions, RecordReader};
+use crate::provider::nhs::canonicalise;
+use crate::provider::token::parse_token;
+
+/// Which cohort columns to use.
+#[derive(Clone, Debug)]
+pub struct CohortColumns {
+    /// The token column.
+    pub token: ColumnSpec,
+    /// The intervention date column.
+    pub date: ColumnSpec,
+    /// Columns to group by.
+    pub group_by: Vec<ColumnSpec>,
+}
+
+/// One cohort member: token and person.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry {
+    /// The person's token.
+    pub token: [u8; 32],
+    /// Their first intervention and windows.
+    pub person: Person,
+    /// Row of the cohort file it came from (ties go to the earlier row).
+    order: u32,
+}
+
+/// The cohort: one entry per distinct token, sorted by token, with a
+/// bucket index on the tokens' leading bits.
+///
+/// Tokens are HMAC outputs, so their leading bits are uniform: with about
+/// one bucket per four people, a lookup reads one 4-byte bucket bound and
+/// then scans a few adjacent entries. Memory is about 52 bytes a person
+/// plus 1 to 2 for the buckets, with no hash-table slack.
+pub struct Cohort {
+    /// Entries sorted by token.
+    pub entries: Vec<Entry>,
+    buckets: Vec<u32>,
+    shift: u32,
+    /// Distinct group values, in order of first appearance.
+    pub groups: Vec<Vec<String>>,
+    /// Header names of the group-by columns.
+    pub group_columns: Vec<String>,
+    /// Data rows read.
+    pub rows_read: u64,
+    /// Rows whose token had appeared before (the earliest date is kept).
+    pub duplicate_tokens: u64,
+}
+
+fn lead(token: &[u8; 32]) -> u64 {
+    u64::from_be_bytes(token[..8].try_into().expect("8 bytes"))
+}
+
+impl Cohort {
+    /// Builds the index from entries (any order, duplicates allowed): each
+    /// token keeps its earliest date, the earlier row winning a tie.
+    fn index(mut entries: Vec<Entry>) -> (Vec<Entry>, Vec<u32>, u32, u64) {
+        entries.sort_unstable_by(|a, b| {
+            (a.token, a.person.date, a.order).cmp(&(b.token, b.person.date, b.order))
+        });
+        let before = entries.len();
+        entries.dedup_by(|later, first| later.token == first.token);
+        entries.shrink_to_fit();
+        let duplicates = (before - entries.len()) as u64;
+        let bits = (entries.len() / 4).max(1).ilog2() + 1;
+        let shift = 64 - bits;
+        let mut buckets = vec![0u32; (1usize << bits) + 1];
+        for e in &entries {
+            buckets[(lead(&e.token) >> shift) as usize + 1] += 1;
+        }
+        for i in 1..buckets.len() {
+            buckets[i] += buckets[i - 1];
+        }
+        (entries, buckets, shift, duplicates)
+    }
+
+    /// Number of people.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when the cohort has nobody.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The index of a token's entry.
+    pub fn find(&self, token: &[u8; 32]) -> Option<u32> {
+        let b = (lead(token) >> self.shift) as usize;
+        let (lo, hi) = (self.buckets[b] as usize, self.buckets[b + 1] as usize);
+        let slice = &self.entries[lo..hi];
+        let i = if slice.len() <= 16 {
+            slice.iter().position(|e| e.token == *token)?
+        } else {
+            slice.binary_search_by(|e| e.token.cmp(token)).ok()?
+        };
+        Some((lo + i) as u32)
+    }
+
+    /// The person at an index.
+    pub fn person(&self, i: usize) -> &Person {
+        &self.entries[i].person
+    }
+}
+
+fn token_hint(cell: &[u8]) -> &'static str {
+    if cell.trim_ascii().is_empty() {
+        "; the cell is empty"
+    } else if canonicalise(cell).is_ok() {
+        "; it looks like a raw NHS number: this file has not been tokenised. Run `pseudolink tokenise` on it first, and never pass raw NHS numbers to the ICB"
+    } else {
+        ""
+    }
+}
+
+/// Parses a date cell, with errors that name the row and column.
+pub fn date_cell(cell: &[u8], file: &Source, row: u64, column: &str) -> Result<Date> {
+    let d = parse_date(cell).ok_or_else(|| Error::BadDate {
+        file: file.clone(),
+        row,
+        column: column.to_string(),
+        shown: shown_value(cell),
+    })?;
+    if !plausible(d) {
+        return Err(Error::DateOutOfRange {
+            file: file.clone(),
+            row,
+            column: column.to_string(),
+            date: d.to_string(),
+        });
+    }
+    Ok(d)
+}
+
+pub(super) fn open_with_header(
+    file: &Source,
+    csv: CsvOptions,
+) -> Result<RecordReader<Box<dyn Read + Send>>> {
+    let csv = CsvOptions {
+        has_headers: true,
+        ..csv
+    };
+    let reader = RecordReader::new(open_input(file)?, file.clone(), csv)?;
+    if reader.header().is_none() {
+        return Err(Error::EmptyFile {
+            file: file.clone(),
+            hint: "",
+        });
+    }
+    Ok(reader)
+}
+
+pub(super) fn header_name(reader: &RecordReader<Box<dyn Read + Send>>, col: usize) -> String {
+    reader
+        .header()
+        .map(|h| h.names[col].clone())
+        .unwrap_or_default()
+}
+
+/// Reads the cohort file. Each token keeps its earliest intervention date.
+pub fn load_cohort(
+    file: &Source,
+    csv: CsvOptions,
+    cols: &CohortColumns,
+    months: i32,
+) -> Result<Cohort> {
+    let mut reader = open_with_header(file, csv)?;
+    let n = reader.n_fields()?.unwrap_or(0);
+    let resolve = |spec: &ColumnSpec, flag: &str, r: &RecordReader<_>| {
+        resolve_column(spec, r.header(), n, file, flag)
+    };
+    let token_col = resolve(&cols.token, "--cohort-token-column", &reader)?;
+    let date_col = resolve(&cols.date, "--cohort-date-column", &reader)?;
+    let group_cols = cols
+        .group_by
+        .iter()
+        .map(|g| resolve(g, "--group-by", &reader))
+        .collect::<Result<Vec<_>>>()?;
+    let date_name = header_name(&reader, date_col);
+    let token_name = header_name(&reader, token_col);
+    let group_columns = group_cols
+        .iter()
+        .map(|&c| header_name(&reader, c))
+        .collect();
+
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    let mut rows_read = 0u64;
+    // Reserve for the most rows the file could hold (a token row is at
+    // least 77 bytes); untouched capacity costs no memory.
+    let mut entries: Vec<Entry> = Vec::new();
+    if let Some(len) = file
+        .path()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+    {
+        entries.reserve((len / 77).min(u32::MAX as u64) as usize);
+    }
+    let mut group_ids: HashMap<Vec<String>, u32> = HashMap::new();
+    let mut key = Vec::with_capacity(group_cols.len());
+    while let Some(batch) = reader.next_batch()? {
+        crate::io::interrupt::check()?;
+        for i in 0..batch.len() {
+            let row = batch.row(i);
+            let cell = batch.field(i, token_col);
+            let token = parse_token(cell.trim_ascii()).ok_or_else(|| Error::BadToken {
+                file: file.clone(),
+                row,
+                column: token_name.clone(),
+                hint: token_hint(&cell),
+            })?;
+            let d = date_cell(&batch.field(i, date_col), file, row, &date_name)?;
+            key.clear();
+            for &c in &group_cols {
+                let v = String::from_utf8_lossy(&batch.field(i, c))
+                    .trim()
+                    .to_string();
+                key.push(if v.is_empty() {
+                    "(blank)".to_string()
+                } else {
+                    v
+                });
+            }
+            let group = match group_ids.get(&key) {
+                Some(&g) => g,
+                None => {
+                    let g = groups.len() as u32;
+                    groups.push(key.clone());
+                    group_ids.insert(key.clone(), g);
+                    g
+                }
+            };
+            let order = u32::try_from(rows_read).map_err(|_| {
+                Error::Usage(format!(
+                    "{file}: a cohort of more than 4 billion rows is not supported"
+                ))
+            })?;
+            entries.push(Entry {
+                token,
+                person: Person::new(d, months, group),
+                order,
+            });
+            rows_read += 1;
+        }
+    }
+    let (entries, buckets, shift, duplicate_tokens) = Cohort::index(entries);
+    Ok(Cohort {
+        entries,
+        buckets,
+        shift,
+        groups,
+        group_columns,
+        rows_read,
+        duplicate_tokens,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Date {
+        parse_date(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn index_keeps_the_earliest_date_and_finds_every_token() {
+        let mut entries = Vec::new();
+        let tok = |i: u32| -> [u8; 32] {
+            let mut t = [0u8; 32];
+            t[..4].copy_from_slice(&i.wrapping_mul(2_654_435_761).to_be_bytes());
+            t[31] = i as u8;
+            t
+        };
+        for i in 0..1000u32 {
+            entries.push(Entry {
+                token: tok(i),
+                person: Person::new(d("2024-06-01"), 6, i % 3),
+                order: i,
+            });
+        }
+        // Duplicates: a later date (ignored) and an earlier one (kept).
+        entries.push(Entry {
+            token: tok(5),
+            person: Person::new(d("2024-09-01"), 6, 9),
+            order: 1000,
+        });
+        entries.push(Entry {
+            token: tok(7),
+            person: Person::new(d("2024-01-01"), 6, 8),
+            order: 1001,
+        });
+        let (entries, buckets, shift, dups) = Cohort::index(entries);
+        let c = Cohort {
+            entries,
+            buckets,
+            shift,
+            groups: vec![],
+            group_columns: vec![],
+            rows_read: 1002,
+            duplicate_tokens: dups,
+        };
+        assert_eq!(c.len(), 1000);
+        assert_eq!(c.duplicate_tokens, 2);
+        for i in 0..1000 {
+            let at = c.find(&tok(i)).expect("present") as usize;
+            assert_eq!(c.entries[at].token, tok(i));
+        }
+        assert_eq!(
+            c.person(c.find(&tok(5)).unwrap() as usize).date,
+            d("2024-06-01")
+        );
+        let seven = c.person(c.find(&tok(7)).unwrap() as usize);
+        assert_eq!((seven.date, seven.group), (d("2024-01-01"), 8));
+        assert_eq!(c.find(&[0xff; 32]), None);
+    }
+
+    #[test]
+    fn token_hints() {
+        assert!(token_hint(b"943 476 5919").contains("not been tokenised"));
+        assert!(token_hint(b"  ").contains("empty"));
+        assert_eq!(token_hint(b"abc"), "");
+    }
+}

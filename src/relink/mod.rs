@@ -1,0 +1,95 @@
+//! The ICB side (SPEC sections 6 to 8): join a tokenised cohort to a usage
+//! extract and report each person's use before and after their first
+//! intervention, per group, with disclosure control.
+//!
+//! - [`windows`]: dates, month arithmetic, pre and post windows.
+//! - [`cohort`]: the tokenised cohort, indexed by token.
+//! - [`usage`]: the usage extract, streamed and counted per person and window.
+//! - [`report`]: report rows and NHS small-number suppression.
+//! - [`stats`]: the Wilcoxon signed-rank test.
+//! - [`html`]: the self-contained HTML report.
+//!
+//! `cmd::relink` drives them: it checks key ids, reads, counts and writes.
+
+pub mod cohort;
+pub mod html;
+pub mod report;
+pub mod stats;
+pub mod usage;
+pub mod windows;
+
+use std::path::PathBuf;
+
+use jiff::civil::Date;
+
+use crate::provider::key::KeyId;
+use cohort::Cohort;
+use report::Report;
+use usage::Usage;
+
+/// What a relink run found.
+pub struct Outcome {
+    /// The report (exact values; disclosure is applied when rendering).
+    pub report: Report,
+    /// The cohort as read.
+    pub cohort: Cohort,
+    /// The usage counts.
+    pub usage: Usage,
+    /// Coverage used, and whether it was inferred from the data.
+    pub coverage: (Date, Date, bool),
+    /// People left out for incomplete windows.
+    pub excluded_incomplete_window: u64,
+    /// People in the report.
+    pub included: u64,
+    /// The key id the files were made with, when known.
+    pub key_id: Option<KeyId>,
+    /// Files written.
+    pub written: Vec<PathBuf>,
+}
+
+impl Outcome {
+    /// A plain-words summary for the terminal.
+    pub fn summary(&self, months: i32) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let c = &self.cohort;
+        let u = &self.usage;
+        if let Some(id) = &self.key_id {
+            let _ = writeln!(s, "key id: {id}");
+        }
+        let _ = writeln!(
+            s,
+            "cohort: {} rows, {} people ({} duplicate tokens; the earliest intervention is kept)",
+            c.rows_read,
+            c.len(),
+            c.duplicate_tokens
+        );
+        let (start, end, inferred) = self.coverage;
+        let _ = writeln!(
+            s,
+            "coverage: {start} to {end}{}; windows: {months} months before and after the first intervention",
+            if inferred { " (inferred from the data)" } else { "" }
+        );
+        let _ = writeln!(
+            s,
+            "people reported: {}; excluded_incomplete_window: {}",
+            self.included, self.excluded_incomplete_window
+        );
+        let _ = writeln!(
+            s,
+            "usage: {} rows; {} matched the cohort ({} outside both windows); {} not in the cohort; {} unusable ids",
+            u.rows_read,
+            u.rows_matched,
+            u.events_outside_windows,
+            u.rows_not_in_cohort,
+            u.rows_invalid()
+        );
+        for (reason, n) in u.invalid_numbers.iter().filter(|(_, n)| *n > 0) {
+            let _ = writeln!(s, "  invalid NHS numbers, {:<22} {n}", reason.code());
+        }
+        if u.invalid_tokens > 0 {
+            let _ = writeln!(s, "  cells that are not tokens: {}", u.invalid_tokens);
+        }
+        s
+    }
+}

@@ -1,0 +1,250 @@
+//! The usage extract (SPEC section 6): streamed in batches, in parallel.
+//! Workers parse dates and (with a key) tokenise NHS numbers in memory; one
+//! consumer applies the counts in file order, so results and errors do not
+//! depend on the thread count. Memory is constant in the usage file.
+
+use jiff::civil::Date;
+
+use super::cohort::{date_cell, header_name, open_with_header, Cohort};
+use super::windows::Window;
+use crate::error::{Error, Result, Source};
+use crate::io::csv::{resolve_column, Batch, ColumnSpec, CsvOptions};
+use crate::io::pipeline::{run_ordered, Pool};
+use crate::io::progress::Progress;
+use crate::provider::nhs::{canonicalise, ReasonCounts};
+use crate::provider::token::{parse_token, Tokeniser};
+
+/// How usage rows identify people.
+pub enum UsageIds<'a> {
+    /// NHS numbers, tokenised in memory with this key.
+    Nhs(&'a Tokeniser),
+    /// Tokens made with the same key.
+    Tokens,
+}
+
+/// Which usage columns to use.
+#[derive(Clone, Debug)]
+pub struct UsageColumns {
+    /// The NHS-number or token column.
+    pub id: ColumnSpec,
+    /// The event date column.
+    pub date: ColumnSpec,
+    /// The event type column.
+    pub event_type: ColumnSpec,
+}
+
+/// Per-person event counts from the usage file, before any exclusion.
+pub struct Usage {
+    /// Event types in sorted order.
+    pub types: Vec<String>,
+    /// `counts[t][p]` = [pre, post] events of type `t` for person `p`.
+    pub counts: Vec<Vec<[u32; 2]>>,
+    /// Data rows read.
+    pub rows_read: u64,
+    /// Rows whose person is in the cohort.
+    pub rows_matched: u64,
+    /// Rows with a valid id not in the cohort.
+    pub rows_not_in_cohort: u64,
+    /// Rows with an invalid NHS number, by reason (key mode).
+    pub invalid_numbers: ReasonCounts,
+    /// Rows whose token cell is not 64 hex characters (token mode).
+    pub invalid_tokens: u64,
+    /// Matched events outside both windows.
+    pub events_outside_windows: u64,
+    /// Earliest and latest event date seen.
+    pub date_range: Option<(Date, Date)>,
+}
+
+impl Usage {
+    /// Rows whose id could not be used.
+    pub fn rows_invalid(&self) -> u64 {
+        self.invalid_numbers.total() + self.invalid_tokens
+    }
+}
+
+const NOBODY: u32 = u32::MAX;
+
+struct Parsed {
+    batch: Batch,
+    /// Person index (or NOBODY) and event date, per row.
+    rows: Vec<(u32, Date)>,
+    invalid_numbers: ReasonCounts,
+    invalid_tokens: u64,
+    not_in_cohort: u64,
+    range: Option<(Date, Date)>,
+}
+
+/// The cohort index of a token's person, or [`NOBODY`] (counted as not in
+/// the cohort).
+fn find_person(cohort: &Cohort, token: &[u8; 32], not_in_cohort: &mut u64) -> u32 {
+    match cohort.find(token) {
+        Some(p) => p,
+        None => {
+            *not_in_cohort += 1;
+            NOBODY
+        }
+    }
+}
+
+/// Streams the usage file and counts each cohort member's events by window.
+pub fn count_usage(
+    file: &Source,
+    csv: CsvOptions,
+    cols: &UsageColumns,
+    ids: &UsageIds<'_>,
+    cohort: &Cohort,
+    threads: usize,
+    progress: &Progress,
+) -> Result<Usage> {
+    let mut reader = open_with_header(file, csv)?;
+    let n = reader.n_fields()?.unwrap_or(0);
+    let id_flag = match ids {
+        UsageIds::Nhs(_) => "--usage-nhs-column",
+        UsageIds::Tokens => "--usage-token-column",
+    };
+    let id_col = resolve_column(&cols.id, reader.header(), n, file, id_flag)?;
+    let date_col = resolve_column(&cols.date, reader.header(), n, file, "--event-date-column")?;
+    let type_col = resolve_column(
+        &cols.event_type,
+        reader.header(),
+        n,
+        file,
+        "--event-type-column",
+    )?;
+    let date_name = header_name(&reader, date_col);
+    let type_name = header_name(&reader, type_col);
+
+    let mut usage = Usage {
+        types: Vec::new(),
+        counts: Vec::new(),
+        rows_read: 0,
+        rows_matched: 0,
+        rows_not_in_cohort: 0,
+        invalid_numbers: ReasonCounts::default(),
+        invalid_tokens: 0,
+        events_outside_windows: 0,
+        date_range: None,
+    };
+    let recycler = reader.recycler();
+    let rows_pool: Pool<Vec<(u32, Date)>> = Pool::default();
+    let work = |batch: Batch| -> Result<Parsed> {
+        let mut out = Parsed {
+            rows: rows_pool.get(),
+            batch,
+            invalid_numbers: ReasonCounts::default(),
+            invalid_tokens: 0,
+            not_in_cohort: 0,
+            range: None,
+        };
+        out.rows.clear();
+        let b = &out.batch;
+        // With NHS numbers, the valid rows' numbers wait here (with their
+        // row) so that their tokens can be made a group at a time.
+        let mut waiting_rows = Vec::new();
+        let mut waiting_numbers = Vec::new();
+        for i in 0..b.len() {
+            let d = date_cell(&b.field(i, date_col), file, b.row(i), &date_name)?;
+            out.range = Some(match out.range {
+                None => (d, d),
+                Some((lo, hi)) => (lo.min(d), hi.max(d)),
+            });
+            let cell = b.field(i, id_col);
+            let person = match ids {
+                UsageIds::Nhs(_) => {
+                    match canonicalise(&cell) {
+                        Ok(number) => {
+                            waiting_rows.push(i);
+                            waiting_numbers.push(number);
+                        }
+                        Err(reason) => out.invalid_numbers.add(reason),
+                    }
+                    NOBODY
+                }
+                UsageIds::Tokens => match parse_token(cell.trim_ascii()) {
+                    Some(t) => find_person(cohort, &t, &mut out.not_in_cohort),
+                    None => {
+                        out.invalid_tokens += 1;
+                        NOBODY
+                    }
+                },
+            };
+            out.rows.push((person, d));
+        }
+        if let UsageIds::Nhs(t) = ids {
+            t.each_token(&waiting_numbers, |k, token| {
+                out.rows[waiting_rows[k]].0 = find_person(cohort, token, &mut out.not_in_cohort);
+            });
+        }
+        Ok(out)
+    };
+    let mut type_index: Vec<(Vec<u8>, usize)> = Vec::new();
+    let consume = |parsed: Result<Parsed>| -> Result<()> {
+        let p = parsed?;
+        let b = &p.batch;
+        for (i, &(person, d)) in p.rows.iter().enumerate() {
+            let ty = b.field(i, type_col);
+            let ty = ty.trim_ascii();
+            let t = match type_index.iter().find(|(name, _)| name.as_slice() == ty) {
+                Some(&(_, t)) => t,
+                None => {
+                    let name = std::str::from_utf8(ty)
+                        .ok()
+                        .filter(|s| !s.is_empty() && s.len() <= 64)
+                        .ok_or_else(|| Error::Usage(format!(
+                            "{file}: row {}, column {type_name:?}: the event type is empty, too long or not UTF-8 text; every usage row needs a type such as AE or NEL",
+                            b.row(i)
+                        )))?;
+                    usage.types.push(name.to_string());
+                    usage.counts.push(vec![[0, 0]; cohort.len()]);
+                    type_index.push((ty.to_vec(), usage.types.len() - 1));
+                    usage.types.len() - 1
+                }
+            };
+            if person == NOBODY {
+                continue;
+            }
+            usage.rows_matched += 1;
+            let slot = &mut usage.counts[t][person as usize];
+            match cohort.person(person as usize).window(d) {
+                Window::Pre => slot[0] += 1,
+                Window::Post => slot[1] += 1,
+                Window::Outside => usage.events_outside_windows += 1,
+            }
+        }
+        usage.rows_read += b.len() as u64;
+        usage.rows_not_in_cohort += p.not_in_cohort;
+        usage.invalid_numbers.merge(&p.invalid_numbers);
+        usage.invalid_tokens += p.invalid_tokens;
+        if let Some((lo, hi)) = p.range {
+            usage.date_range = Some(match usage.date_range {
+                None => (lo, hi),
+                Some((a, b)) => (a.min(lo), b.max(hi)),
+            });
+        }
+        let Parsed {
+            mut batch, rows, ..
+        } = p;
+        batch.clear();
+        recycler.put(batch);
+        rows_pool.put(rows);
+        Ok(())
+    };
+    let produce = || {
+        crate::io::interrupt::check()?;
+        let batch = reader.next_batch()?;
+        progress.update(reader.bytes_read(), reader.rows());
+        Ok(batch)
+    };
+    run_ordered(threads, produce, work, consume)?;
+    progress.finish();
+    // Report event types in a stable order.
+    let mut order: Vec<usize> = (0..usage.types.len()).collect();
+    order.sort_by(|&a, &b| usage.types[a].cmp(&usage.types[b]));
+    usage.types = order.iter().map(|&i| usage.types[i].clone()).collect();
+    let mut counts = std::mem::take(&mut usage.counts);
+    usage.counts = order
+        .iter()
+        .map(|&i| std::mem::take(&mut counts[i]))
+        .collect();
+    Ok(usage)
+}
