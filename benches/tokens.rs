@@ -21,7 +21,7 @@ const ROUNDS: usize = 7;
 fn main() {
     let key = Key::parse(b"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
         .expect("the SPEC's test key parses");
-    let t = Tokeniser::new(&key);
+    let t = Tokeniser::new(&key).expect("the self-test passes");
     let numbers: Vec<NhsNumber> = (0u32..)
         .map(|i| 400_000_000 + i.wrapping_mul(7919) % 500_000_000)
         .filter_map(NhsNumber::from_prefix)

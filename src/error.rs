@@ -247,6 +247,9 @@ pub enum Error {
     /// A spreadsheet that cannot be read, or a sheet that is not there.
     #[error("spreadsheet {file} {problem}")]
     Spreadsheet { file: Source, problem: String },
+    /// The fast token path disagreed with the `hmac` crate at start-up.
+    #[error("self-test failed: this build's fast token path does not agree with the hmac crate under this key, so nothing was tokenised and nothing was written\n  hint: this is a fault in the build or the machine, not in your data; do not use this build, and report it (the message holds no key material)")]
+    SelfTest,
     /// Ctrl-C or SIGTERM: the run stopped and wrote nothing.
     #[error("interrupted: nothing was written (temporary files were removed)")]
     Interrupted,

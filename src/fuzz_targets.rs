@@ -72,7 +72,9 @@ pub fn tokenise_run(data: &[u8]) {
     else {
         unreachable!("the SPEC key parses")
     };
-    let tokeniser = Tokeniser::new(&key);
+    let Ok(tokeniser) = Tokeniser::new(&key) else {
+        unreachable!("the self-test passes")
+    };
     let Ok(mut reader) = RecordReader::new(rest, Source::Stdin, opts) else {
         return;
     };

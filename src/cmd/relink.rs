@@ -158,7 +158,7 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
                 format!("the key file {}", shown_path(path)),
                 key.id(),
             )?;
-            Some(Tokeniser::new(&key))
+            Some(Tokeniser::new(&key)?)
         }
         None => None,
     };

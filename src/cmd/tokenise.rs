@@ -70,7 +70,7 @@ pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
     check_outputs(&[&opts.input, &key_source], &outputs, opts.force)?;
     let key = load_key(&opts.key, opts.messages)?;
     let key_id = key.id();
-    let tokeniser = Tokeniser::new(&key);
+    let tokeniser = Tokeniser::new(&key)?;
     drop(key);
 
     let (reader, column) = scan::open(
@@ -150,7 +150,7 @@ pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
                 tool_version: crate::VERSION.to_string(),
                 spec_version: Some(crate::SPEC_VERSION),
                 created: crate::now_rfc3339(),
-                sha256: const_hex::encode(digest),
+                sha256: hex::encode(digest),
                 // The input's name, with any NHS number in it redacted.
                 source_name: opts.input.path().and_then(Path::file_name).map(|n| {
                     crate::provider::nhs::redact_numbers(&n.to_string_lossy()).into_owned()

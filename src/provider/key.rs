@@ -9,10 +9,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::Path;
 
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::error::{shown_path, Error, KeyProblem, Result, Source};
-use crate::provider::token::Tokeniser;
 
 /// Largest key file the spec allows.
 pub const MAX_KEY_FILE: u64 = 64 * 1024;
@@ -112,7 +113,7 @@ impl Key {
             });
         }
         let mut bytes = Zeroizing::new(vec![0u8; digits / 2]);
-        const_hex::decode_to_slice(hex_text, &mut bytes[..]).map_err(|_| KeyProblem::NotHex {
+        hex::decode_to_slice(hex_text, &mut bytes[..]).map_err(|_| KeyProblem::NotHex {
             line: line_no,
             column: lead + 1,
         })?;
@@ -171,8 +172,12 @@ impl Key {
     /// The key's id: the first 16 hex characters of
     /// HMAC-SHA256(key, "pseudolink key id").
     pub fn id(&self) -> KeyId {
-        let out = Tokeniser::new(self).mac(b"pseudolink key id");
-        KeyId(const_hex::encode(&out[..8]))
+        let out = <Hmac<Sha256> as KeyInit>::new_from_slice(self.bytes())
+            .expect("HMAC takes a key of any length")
+            .chain_update(b"pseudolink key id")
+            .finalize()
+            .into_bytes();
+        KeyId(hex::encode(&out[..8]))
     }
 
     /// The raw key bytes, for building the HMAC state. Crate-private.
@@ -187,7 +192,7 @@ impl Key {
         s.push_str(&format!("# created: {created}\n"));
         s.push_str(&format!("# key id: {}\n", self.id()));
         s.push_str("# Keep this file secret. Anyone who has it can reverse every token.\n");
-        let hex = Zeroizing::new(const_hex::encode(&self.0[..]));
+        let hex = Zeroizing::new(hex::encode(&self.0[..]));
         s.push_str(&hex);
         s.push('\n');
         s

@@ -79,7 +79,7 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
             Err(e) => return Err(e),
         }
     }
-    Ok(const_hex::encode(h.finalize()))
+    Ok(hex::encode(h.finalize()))
 }
 
 impl Manifest {

@@ -410,7 +410,7 @@ mod tests {
         let key = Key::parse(b"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
             .ok()
             .unwrap();
-        let t = Tokeniser::new(&key);
+        let t = Tokeniser::new(&key).ok().unwrap();
         let b = batch(
             "id,nhs,note\r\n1,\"943 476 5919\",\"a,b\"\r\n2,123,x\r\n3,9434765919,\"q\"\"\"\r\n",
         );

@@ -152,5 +152,5 @@ pub fn assert_no_leak(texts: &[&[u8]], secrets: &[&str]) {
 
 pub fn sha256_hex(path: &Path) -> String {
     use sha2::{Digest, Sha256};
-    const_hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+    hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
 }
