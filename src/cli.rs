@@ -202,6 +202,15 @@ pub struct RelinkArgs {
     /// Field delimiter of both inputs: one character, or `tab`.
     #[arg(long, short = 'd', value_name = "C", default_value = ",", value_parser = parse_delimiter)]
     pub delimiter: u8,
+    /// Field delimiter of the cohort file alone [default: --delimiter].
+    #[arg(long, value_name = "C", value_parser = parse_delimiter)]
+    pub cohort_delimiter: Option<u8>,
+    /// Field delimiter of the usage file alone, e.g. `tab` for a warehouse extract [default: --delimiter].
+    #[arg(long, value_name = "C", value_parser = parse_delimiter)]
+    pub usage_delimiter: Option<u8>,
+    /// Accept a cohort file with no manifest beside it (its key id then cannot be checked).
+    #[arg(long)]
+    pub no_manifest: bool,
     /// Replace existing output files.
     #[arg(long)]
     pub force: bool,
@@ -270,10 +279,15 @@ impl RelinkArgs {
             data_start,
             data_end,
             disclosure,
-            csv: CsvOptions {
-                delimiter: self.delimiter,
+            cohort_csv: CsvOptions {
+                delimiter: self.cohort_delimiter.unwrap_or(self.delimiter),
                 has_headers: true,
             },
+            usage_csv: CsvOptions {
+                delimiter: self.usage_delimiter.unwrap_or(self.delimiter),
+                has_headers: true,
+            },
+            no_manifest: self.no_manifest,
             force: self.force,
             threads: self.run.threads()?,
             messages: self.run.messages(),

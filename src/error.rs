@@ -241,6 +241,9 @@ pub enum Error {
         second_what: String,
         second_id: String,
     },
+    /// A cohort file with no manifest beside it, without `--no-manifest`.
+    #[error("{file} has no manifest beside it ({manifest}), so its key id cannot be checked against the usage file or the key; a cohort made under another key would give a report of zeros\n  hint: keep the .manifest.json that `tokenise --output` wrote next to the token file; if you are sure both sides used the same key, pass --no-manifest")]
+    NoManifest { file: Source, manifest: String },
     /// A manifest that cannot be used.
     #[error("manifest {file}: {problem}")]
     Manifest { file: Source, problem: String },

@@ -100,6 +100,10 @@ fn round_trip_with_manifest_and_rejects() {
     assert_eq!(m["rejected_by_reason"]["wrong_length"], 1);
     assert_eq!(m["duplicate_numbers"], 1);
     assert_eq!(m["test_range"], 0);
+    assert_eq!(
+        m["outside_england_wales"],
+        serde_json::json!({"scotland_chi": 0, "chi_range_not_a_date": 0, "northern_ireland": 0, "unallocated": 0})
+    );
     assert_eq!(m["tool_version"], env!("CARGO_PKG_VERSION"));
     assert!(m["created"].as_str().unwrap().ends_with('Z'));
     assert_eq!(m["sha256"], sha256_hex(&s.path("out.csv")));
@@ -509,4 +513,88 @@ fn broken_pipe_exits_quietly() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains("error"), "{}", stderr(&out));
+}
+
+/// Valid numbers outside England, Wales and the Isle of Man are counted by
+/// range, with what each usually means, in `validate`'s and `tokenise`'s
+/// summaries and in the manifest; they stay valid and tokenised, so the
+/// row accounting does not change.
+#[test]
+fn numbers_outside_england_are_counted_by_range_not_rejected() {
+    let s = Scratch::new();
+    let mut csv = String::from("nhs_number\n");
+    // (range, how many): England 3, test 1, CHI 2, CHI range but not a
+    // date 1 (31 April), Northern Ireland 2, unallocated 1.
+    for p in [400_000_000, 450_000_000, 700_000_000] {
+        csv.push_str(&format!("{}\n", valid_from(p)));
+    }
+    csv.push_str(&format!("{}\n", valid_from(999_000_000)));
+    csv.push_str(&format!("{}\n", valid_from(310_195_000)));
+    csv.push_str(&format!("{}\n", valid_from(150_688_000)));
+    csv.push_str(&format!("{}\n", valid_from(310_495_000)));
+    csv.push_str(&format!("{}\n", valid_from(320_000_100)));
+    csv.push_str(&format!("{}\n", valid_from(399_000_000)));
+    csv.push_str(&format!("{}\n", valid_from(850_000_000)));
+    s.write("in.csv", &csv);
+
+    let out = validate_column(&s, "in.csv", "nhs_number");
+    assert_eq!(out.status.code(), Some(0), "all valid: {}", stderr(&out));
+    let summary = stdout(&out);
+    assert!(summary.contains("valid: 10  rejected: 0"), "{summary}");
+    assert!(
+        summary.contains("warning: 6 valid numbers are outside the ranges issued in England, Wales and the Isle of Man"),
+        "{summary}"
+    );
+    for (code, n) in [
+        ("scotland_chi", 2),
+        ("chi_range_not_a_date", 1),
+        ("northern_ireland", 2),
+        ("unallocated", 1),
+    ] {
+        let line = summary
+            .lines()
+            .find(|l| l.trim_start().starts_with(code))
+            .unwrap_or_else(|| panic!("{code}: {summary}"));
+        assert_eq!(
+            line.split_whitespace().nth(1),
+            Some(n.to_string().as_str()),
+            "{line}"
+        );
+    }
+    assert!(
+        summary.contains("test-range numbers (999...): 1"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("Scottish patient's CHI number"),
+        "{summary}"
+    );
+
+    let out = s.tokenise_to("in.csv", "out.csv", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: 6 valid numbers are outside"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(s.text("out.csv").lines().count(), 11);
+    let m: serde_json::Value = serde_json::from_slice(&s.read("out.csv.manifest.json")).unwrap();
+    assert_eq!(m["rows_tokenised"], 10);
+    assert_eq!(m["test_range"], 1);
+    assert_eq!(
+        m["outside_england_wales"],
+        serde_json::json!({"scotland_chi": 2, "chi_range_not_a_date": 1, "northern_ireland": 2, "unallocated": 1})
+    );
+
+    // A file of English numbers only says nothing about ranges.
+    s.write(
+        "english.csv",
+        format!("nhs_number\n{}\n", valid_from(400_000_000)),
+    );
+    let out = validate_column(&s, "english.csv", "nhs_number");
+    assert!(
+        !stdout(&out).contains("outside the ranges"),
+        "{}",
+        stdout(&out)
+    );
 }

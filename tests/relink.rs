@@ -341,6 +341,7 @@ fn a_raw_nhs_number_in_the_cohort_is_refused_with_a_hint() {
         .arg(s.path("usage.csv"))
         .arg("--key")
         .arg(s.key())
+        .arg("--no-manifest")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -383,7 +384,7 @@ fn bad_dates_name_the_row() {
     let mut cohort = w.s.text("tokens.csv");
     cohort.push_str(&format!("{},12/31/2024,A\n", "ab".repeat(32)));
     w.s.write("tokens2.csv", cohort);
-    let out = relink_cohort(&w, "tokens2.csv", &[]);
+    let out = relink_cohort(&w, "tokens2.csv", &["--no-manifest"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
@@ -572,4 +573,94 @@ fn several_group_by_columns() {
         lines[5]
     );
     assert_eq!(lines.len(), 6);
+}
+
+/// A cohort without its manifest is refused (the key-id check is the guard
+/// against a silent report of zeros), naming the file and the way out;
+/// nothing is written. `--no-manifest` lets it through with a warning.
+#[test]
+fn a_cohort_without_a_manifest_is_refused_unless_no_manifest() {
+    let w = world();
+    std::fs::copy(w.s.path("tokens.csv"), w.s.path("bare.csv")).unwrap();
+    let report = w.s.path("report.csv");
+    let out = relink_cohort(
+        &w,
+        "bare.csv",
+        &[
+            "--output",
+            report.to_str().unwrap(),
+            "--data-start",
+            "2023-01-01",
+            "--data-end",
+            "2025-12-31",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("bare.csv has no manifest beside it"), "{err}");
+    assert!(err.contains("bare.csv.manifest.json"), "{err}");
+    assert!(
+        err.contains("hint:") && err.contains("--no-manifest"),
+        "{err}"
+    );
+    assert!(!report.exists(), "nothing is written after the error");
+
+    let out = relink_cohort(
+        &w,
+        "bare.csv",
+        &[
+            "--no-manifest",
+            "--disclosure",
+            "none",
+            "--output",
+            report.to_str().unwrap(),
+            "--data-start",
+            "2023-01-01",
+            "--data-end",
+            "2025-12-31",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot be checked (--no-manifest)"));
+    assert_eq!(w.s.text("report.csv"), EXACT);
+}
+
+/// A tab-separated extract beside a comma-separated cohort: each input's
+/// delimiter is set apart, and the report is the same as with commas.
+#[test]
+fn cohort_and_usage_delimiters_are_set_apart() {
+    let w = world();
+    let tabbed = w.s.text("usage.csv").replace(',', "\t");
+    w.s.write("usage.tsv", &tabbed);
+    let out = relink_usage(
+        &w,
+        "usage.tsv",
+        true,
+        &["--usage-delimiter", "tab", "--disclosure", "none"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), EXACT);
+
+    // Without it, the extract's one column is not the NHS-number column,
+    // and the error says which columns there are.
+    let out = relink_usage(&w, "usage.tsv", true, &["--disclosure", "none"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("nhs_number"), "{}", stderr(&out));
+
+    // --delimiter sets both; --cohort-delimiter overrides it for the cohort.
+    let out = relink_usage(
+        &w,
+        "usage.tsv",
+        true,
+        &[
+            "--delimiter",
+            "tab",
+            "--cohort-delimiter",
+            ",",
+            "--disclosure",
+            "none",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), EXACT);
 }

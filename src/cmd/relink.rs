@@ -62,8 +62,12 @@ pub struct RelinkOptions {
     pub data_end: Option<Date>,
     /// Disclosure control.
     pub disclosure: Disclosure,
-    /// CSV dialect of both inputs.
-    pub csv: CsvOptions,
+    /// CSV dialect of the cohort file.
+    pub cohort_csv: CsvOptions,
+    /// CSV dialect of the usage file.
+    pub usage_csv: CsvOptions,
+    /// Accept a cohort file without a manifest.
+    pub no_manifest: bool,
     /// Replace existing outputs.
     pub force: bool,
     /// Worker threads.
@@ -141,10 +145,16 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
     let cohort_manifest =
         check_manifest(&opts.cohort, "the cohort file's manifest", &mut seen, msg)?;
     if cohort_manifest.is_none() {
+        let manifest = shown_path(&crate::provider::manifest::path_for(&opts.cohort));
+        if !opts.no_manifest {
+            return Err(Error::NoManifest {
+                file: cohort_src,
+                manifest,
+            });
+        }
         msg.warn(format!(
-            "warning: no manifest beside {} ({}), so its key id cannot be checked",
+            "warning: no manifest beside {} ({manifest}), so its key id cannot be checked (--no-manifest)",
             shown_path(&opts.cohort),
-            shown_path(&crate::provider::manifest::path_for(&opts.cohort))
         ));
     }
     if let (UsageId::Token(_), Some(path)) = (&opts.usage_id, usage_src.path()) {
@@ -173,7 +183,7 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
     });
     let cohort = load_cohort(
         &cohort_src,
-        opts.csv,
+        opts.cohort_csv,
         &CohortColumns {
             token: token_column,
             date: opts.cohort_date_column.clone(),
@@ -199,7 +209,7 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
     };
     let usage = count_usage(
         &usage_src,
-        opts.csv,
+        opts.usage_csv,
         &UsageColumns {
             id: id_col,
             date: opts.event_date_column.clone(),

@@ -147,6 +147,11 @@ pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
                 rejected_by_reason: t.rejected_by_reason(),
                 duplicate_numbers: summary.duplicate_numbers,
                 test_range: t.test_range,
+                outside_england_wales: t
+                    .outside
+                    .iter()
+                    .map(|(r, n)| (r.code().to_string(), n))
+                    .collect(),
                 tool_version: crate::VERSION.to_string(),
                 spec_version: Some(crate::SPEC_VERSION),
                 created: crate::now_rfc3339(),

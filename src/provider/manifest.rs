@@ -43,6 +43,12 @@ pub struct Manifest {
     pub duplicate_numbers: u64,
     /// Tokenised rows in the test-patient range (999...).
     pub test_range: u64,
+    /// Tokenised rows outside the ranges issued in England, Wales and the
+    /// Isle of Man, by range code (`scotland_chi`, `chi_range_not_a_date`,
+    /// `northern_ireland`, `unallocated`; every code, zeros included).
+    /// Absent from manifests written before it existed.
+    #[serde(default)]
+    pub outside_england_wales: BTreeMap<String, u64>,
     /// pseudolink version that wrote it.
     pub tool_version: String,
     /// Spec version the tokens follow.
@@ -175,6 +181,7 @@ mod tests {
             rejected_by_reason: [("empty".to_string(), 1)].into_iter().collect(),
             duplicate_numbers: 0,
             test_range: 0,
+            outside_england_wales: [("scotland_chi".to_string(), 0)].into_iter().collect(),
             tool_version: "0.1.0".into(),
             spec_version: Some(1),
             created: "2026-11-23T00:00:00Z".into(),
@@ -205,6 +212,22 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not a valid"));
+    }
+
+    /// A manifest written before `outside_england_wales` existed still
+    /// reads, with that field empty.
+    #[test]
+    fn an_older_manifest_without_range_counts_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("t.csv");
+        let mut json: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        json.as_object_mut()
+            .unwrap()
+            .remove("outside_england_wales");
+        std::fs::write(path_for(&f), json.to_string()).unwrap();
+        let (_, m) = Manifest::read_beside(&f).unwrap().unwrap();
+        assert!(m.outside_england_wales.is_empty());
+        assert_eq!(m.rows_read, 3);
     }
 
     #[test]

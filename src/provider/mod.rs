@@ -14,6 +14,7 @@
 pub mod key;
 pub mod manifest;
 pub mod nhs;
+pub mod ranges;
 pub mod scan;
 pub mod seen;
 pub mod token;

@@ -19,6 +19,7 @@ use crate::io::output::AtomicOutput;
 use crate::io::pipeline::{run_ordered, Pool};
 use crate::io::progress::Progress;
 use crate::provider::nhs::{canonicalise, NhsNumber, Reason, ReasonCounts};
+use crate::provider::ranges::{Range, RangeCounts};
 use crate::provider::seen::SeenNumbers;
 use crate::provider::token::{hex_into, Tokeniser, TOKEN_HEX_LEN};
 
@@ -59,6 +60,8 @@ pub struct Tally {
     pub by_reason: ReasonCounts,
     /// Valid numbers in the 999 test range.
     pub test_range: u64,
+    /// Valid numbers outside England, Wales and the Isle of Man, by range.
+    pub outside: RangeCounts,
     /// The first few invalid rows, in order.
     pub first_invalid: Vec<(u64, Reason)>,
 }
@@ -75,6 +78,7 @@ impl Tally {
         self.rows_valid += other.rows_valid;
         self.by_reason.merge(&other.by_reason);
         self.test_range += other.test_range;
+        self.outside.merge(&other.outside);
         let room = FIRST_INVALID.saturating_sub(self.first_invalid.len());
         self.first_invalid
             .extend(other.first_invalid.iter().take(room).copied());
@@ -120,6 +124,16 @@ impl Summary {
             "duplicate numbers: {}  test-range numbers (999...): {}",
             self.duplicate_numbers, t.test_range
         );
+        if t.outside.total() > 0 {
+            let _ = writeln!(
+                s,
+                "warning: {} valid numbers are outside the ranges issued in England, Wales and the Isle of Man (they are kept and counted as valid):",
+                t.outside.total()
+            );
+            for (range, n) in t.outside.iter().filter(|(_, n)| *n > 0) {
+                let _ = writeln!(s, "  {:<22} {:>9}  {}", range.code(), n, range.explain());
+            }
+        }
         if !t.first_invalid.is_empty() {
             let rows: Vec<String> = t
                 .first_invalid
@@ -176,8 +190,11 @@ impl Scanner<'_> {
             match canonicalise(&cell) {
                 Ok(number) => {
                     tally.rows_valid += 1;
-                    tally.test_range += u64::from(number.is_test_range());
-                    prefixes.push(number.prefix());
+                    let prefix = number.prefix();
+                    let range = Range::of_prefix(prefix);
+                    tally.test_range += u64::from(range == Range::Test);
+                    tally.outside.add(range);
+                    prefixes.push(prefix);
                     if self.tokeniser.is_some() {
                         valid_rows.push(i);
                         valid_numbers.push(number);

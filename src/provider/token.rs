@@ -153,8 +153,8 @@ impl Tokeniser {
             *p = b ^ 0x5c;
         }
         compress256(&mut outer, &[*pad]);
-        let reference = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
-            .expect("HMAC takes a key of any length");
+        let reference =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes a key of any length");
         Tokeniser {
             inner,
             outer,
