@@ -484,7 +484,10 @@ fn completions_man_and_version() {
     let out = pl().arg("--version").output().unwrap();
     assert_eq!(
         stdout(&out).trim(),
-        format!("pseudolink {} (SPEC version 1)", env!("CARGO_PKG_VERSION"))
+        format!(
+            "pseudolink {} (SPEC 1.1, sections 1 to 6)",
+            env!("CARGO_PKG_VERSION")
+        )
     );
     let short = pl().args(["tokenise", "-h"]).output().unwrap();
     let long = pl().args(["tokenise", "--help"]).output().unwrap();

@@ -1,4 +1,4 @@
-//! Secret keys: the key file format (SPEC section 2), generation and key ids.
+//! Secret keys: the key file format (docs/SPEC.md section 2), generation and key ids.
 //!
 //! A [`Key`] holds its bytes in [`Zeroizing`] memory, wiped when dropped, and
 //! implements neither `Debug` nor `Display`, so it cannot be printed by

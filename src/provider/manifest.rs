@@ -1,4 +1,4 @@
-//! The manifest that travels beside a token file (SPEC section 4).
+//! The manifest that travels beside a token file (docs/SPEC.md section 4).
 //!
 //! `tokenise --output F` writes `F.manifest.json`; `relink` reads the
 //! manifests beside its inputs and refuses to join files made under

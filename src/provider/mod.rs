@@ -1,4 +1,4 @@
-//! The provider side (SPEC sections 1 to 4): check NHS numbers, replace
+//! The provider side (docs/SPEC.md sections 1 to 4): check NHS numbers, replace
 //! them by keyed tokens, and describe the result in a manifest.
 //!
 //! - [`nhs`]: canonical form, Modulus 11 and the reason codes.

@@ -1,6 +1,6 @@
 //! NHS numbers: canonicalisation, Modulus 11 validation and reason codes.
 //!
-//! This follows `SPEC.md` section 1 exactly. A cell goes through four steps
+//! This follows `docs/SPEC.md` section 1 exactly. A cell goes through four steps
 //! (strip zero-width characters, trim white space, remove separators between
 //! digits, drop a spreadsheet's trailing `.0`) and what is left must be ten
 //! ASCII digits that pass Modulus 11 and are not a placeholder.
@@ -639,7 +639,7 @@ pub(crate) mod tests {
         assert_eq!(NhsNumber::from_prefix(1_000_000_000), None);
     }
 
-    /// The placeholder and Modulus 11 checks as SPEC.md words them, one
+    /// The placeholder and Modulus 11 checks as docs/SPEC.md words them, one
     /// digit at a time: the reference for [`validate_ten`].
     fn digit_by_digit(d: &[u8; 10]) -> Result<NhsNumber, Reason> {
         if is_placeholder(d) {

@@ -1,4 +1,4 @@
-//! The cohort (SPEC section 6): one entry per distinct token with its first
+//! The cohort (docs/SPEC.md section 6): one entry per distinct token with its first
 //! intervention date and group, indexed for lookup by token.
 //!
 //! Memory is O(cohort): each person costs a 32-byte token in the index, a

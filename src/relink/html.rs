@@ -256,9 +256,9 @@ pub fn render(outcome: &Outcome, months: i32, disclosure: Disclosure) -> String 
     h.push_str("</ul>\n");
     let _ = writeln!(
         h,
-        "<p class=\"meta\">Made by pseudolink {} (SPEC version {}) on {}. Key id {}. Columns: {}. This page holds counts only: no NHS numbers, tokens or other identifiers.</p>\n</body>\n</html>",
+        "<p class=\"meta\">Made by pseudolink {} (SPEC {}) on {}. Key id {}. Columns: {}. This page holds counts only: no NHS numbers, tokens or other identifiers.</p>\n</body>\n</html>",
         crate::VERSION,
-        crate::SPEC_VERSION,
+        crate::SPEC_IMPLEMENTED,
         crate::now_rfc3339(),
         outcome
             .key_id

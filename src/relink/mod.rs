@@ -1,4 +1,4 @@
-//! The ICB side (SPEC sections 6 to 8): join a tokenised cohort to a usage
+//! The ICB side (docs/SPEC.md sections 6 to 8): join a tokenised cohort to a usage
 //! extract and report each person's use before and after their first
 //! intervention, per group, with disclosure control.
 //!

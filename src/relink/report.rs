@@ -1,5 +1,5 @@
 //! The re-link report: per-group pre/post tables with disclosure control
-//! (SPEC section 6), as CSV, as a terminal table, and the record-level
+//! (docs/SPEC.md section 6), as CSV, as a terminal table, and the record-level
 //! people file.
 
 use std::fmt::Write as _;

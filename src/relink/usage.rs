@@ -1,4 +1,4 @@
-//! The usage extract (SPEC section 6): streamed in batches, in parallel.
+//! The usage extract (docs/SPEC.md section 6): streamed in batches, in parallel.
 //! Workers parse dates and (with a key) tokenise NHS numbers in memory; one
 //! consumer applies the counts in file order, so results and errors do not
 //! depend on the thread count. Memory is constant in the usage file.

@@ -1,4 +1,4 @@
-//! Dates and windows (SPEC section 6): the two accepted date forms, month
+//! Dates and windows (docs/SPEC.md section 6): the two accepted date forms, month
 //! arithmetic clamped to the end of the month, and where an event falls
 //! around a person's intervention date.
 //!
@@ -65,7 +65,7 @@ pub struct Person {
     pub pre_start: Date,
     /// d + N months: the first day after the post window.
     pub post_end: Date,
-    /// Index into [`Cohort::groups`].
+    /// Index into [`Cohort::groups`](super::cohort::Cohort::groups).
     pub group: u32,
 }
 

@@ -8,7 +8,7 @@
 //!   records, and the 64-byte bit-mask field finder.
 //! - [`columns`]: header names, `--column` resolution and NHS-number column
 //!   detection, with "did you mean" hints.
-//! - [`escape`]: quoting for output, unquoting of raw fields.
+//! - [`escape`](mod@escape): quoting for output, unquoting of raw fields.
 //!
 //! It is stricter than a spreadsheet: a row with a different number of
 //! fields from the header, a quoted field that never closes, or text after a
