@@ -191,9 +191,11 @@ impl Scanner<'_> {
                 Ok(number) => {
                     tally.rows_valid += 1;
                     let prefix = number.prefix();
-                    let range = Range::of_prefix(prefix);
-                    tally.test_range += u64::from(range == Range::Test);
-                    tally.outside.add(range);
+                    match Range::of_prefix(prefix) {
+                        Range::EnglandWales => {}
+                        Range::Test => tally.test_range += 1,
+                        other => tally.outside.add(other),
+                    }
                     prefixes.push(prefix);
                     if self.tokeniser.is_some() {
                         valid_rows.push(i);
