@@ -83,7 +83,8 @@ the same key before any data is sent.",
     #[command(
         long_about = "Check every NHS number in a column: format, Modulus 11 check digit, \
 placeholders and spreadsheet damage. Prints a summary with counts per reason code and \
-the first invalid rows. With --rejects, writes every invalid row (row, reason, value).\n\n\
+the first invalid rows, and counts valid numbers issued outside England, Wales and the \
+Isle of Man (Scotland's CHI, Northern Ireland, unallocated), which stay valid. With --rejects, writes every invalid row (row, reason, value).\n\n\
 Exits 1 when any number is invalid, 0 when none is.\n\nA spreadsheet (.xlsx, .xls, .ods) is read directly: \
 choose a sheet with --sheet.",
         after_long_help = "Examples:\n  pseudolink validate referrals.csv\n  pseudolink validate referrals.xlsx --sheet Referrals\n  pseudolink validate referrals.csv --column \"NHS No\" --rejects to-fix.csv\n  pseudolink validate --delimiter ';' --no-headers --column 2 < export.csv"
@@ -111,8 +112,9 @@ Total row per event type, NHS small-number suppression (1-7 shown as *, other co
 rounded to 5) and a Wilcoxon signed-rank p-value.\n\nThe usage file may hold NHS numbers \
 (give --key: they are tokenised in memory and never written) or tokens made with the \
 same key (--usage-token-column: no key needed). Manifests beside the files are checked, \
-and files made with different keys are refused.",
-        after_long_help = "Examples:\n  pseudolink relink --cohort tokens.csv --usage usage.csv --key team.key --output report.csv\n  pseudolink relink --cohort tokens.csv --usage usage-tokens.csv --usage-token-column token \\\n      --data-start 2022-04-01 --data-end 2025-03-31 --output report.csv --people people.csv"
+and files made with different keys are refused; a cohort with no manifest is refused \
+unless --no-manifest is given.",
+        after_long_help = "Examples:\n  pseudolink relink --cohort tokens.csv --usage usage.csv --key team.key --output report.csv\n  pseudolink relink --cohort tokens.csv --usage usage-tokens.csv --usage-token-column token \\\n      --data-start 2022-04-01 --data-end 2025-03-31 --output report.csv --people people.csv\n  pseudolink relink --cohort tokens.csv --usage extract.tsv --usage-delimiter tab --key team.key --html report.html"
     )]
     Relink(Box<RelinkArgs>),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
