@@ -114,7 +114,7 @@ rounded to 5) and a Wilcoxon signed-rank p-value.\n\nThe usage file may hold NHS
 same key (--usage-token-column: no key needed). Manifests beside the files are checked, \
 and files made with different keys are refused; a cohort with no manifest is refused \
 unless --no-manifest is given.",
-        after_long_help = "Examples:\n  pseudolink relink --cohort tokens.csv --usage usage.csv --key team.key --output report.csv\n  pseudolink relink --cohort tokens.csv --usage usage-tokens.csv --usage-token-column token \\\n      --data-start 2022-04-01 --data-end 2025-03-31 --output report.csv --people people.csv\n  pseudolink relink --cohort tokens.csv --usage extract.tsv --usage-delimiter tab --key team.key --html report.html"
+        after_long_help = "Examples:\n  pseudolink relink --cohort tokens.csv --usage usage.csv --key team.key --output report.csv\n  pseudolink relink --cohort tokens.csv --usage usage-tokens.csv --usage-token-column token \\\n      --data-start 2022-04-01 --data-end 2025-03-31 --output report.csv --people people.csv\n  pseudolink relink --cohort discharges.csv --usage usage.csv --key team.key --within 14 --within 90 \\\n      --value-column los_days --unit-costs unit-costs.csv --costs costs.csv --service-cost 1171\n  pseudolink relink --cohort tokens.csv --usage extract.tsv --usage-delimiter tab --key team.key --html report.html"
     )]
     Relink(Box<RelinkArgs>),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
@@ -213,6 +213,21 @@ pub struct RelinkArgs {
     /// Accept a cohort file with no manifest beside it (its key id then cannot be checked).
     #[arg(long)]
     pub no_manifest: bool,
+    /// Also count people with an event within DAYS of the intervention, e.g. readmission within 14 and 90 days (repeat for several).
+    #[arg(long, value_name = "DAYS")]
+    pub within: Vec<u32>,
+    /// Usage column of values to sum per window: bed days, length of stay, cost (decimal ≥ 0; empty is 0).
+    #[arg(long, value_name = "COL")]
+    pub value_column: Option<ColumnSpec>,
+    /// CSV of `event_type,unit_cost` (pounds), to cost each person's events.
+    #[arg(long, value_name = "FILE")]
+    pub unit_costs: Option<PathBuf>,
+    /// Write the costs per group (pre, post, saving per patient) to FILE; needs --unit-costs.
+    #[arg(long, value_name = "FILE", requires = "unit_costs")]
+    pub costs: Option<PathBuf>,
+    /// The service's cost per patient in pounds, for the return per pound; needs --unit-costs.
+    #[arg(long, value_name = "POUNDS", requires = "unit_costs")]
+    pub service_cost: Option<String>,
     /// Replace existing output files.
     #[arg(long)]
     pub force: bool,
@@ -254,6 +269,31 @@ impl RelinkArgs {
                 )));
             }
         }
+        let longest = 28 * self.months;
+        for (k, &d) in self.within.iter().enumerate() {
+            if d == 0 || d > longest {
+                return Err(Error::Usage(format!(
+                    "--within {d}: DAYS must be from 1 to {longest} (28 days for each of the --months {}), so that the days fall inside every post window",
+                    self.months
+                )));
+            }
+            if self.within[..k].contains(&d) {
+                return Err(Error::Usage(format!(
+                    "--within {d} is given twice; give each number of days once"
+                )));
+            }
+        }
+        let service_cost = match self.service_cost.as_deref() {
+            None => None,
+            Some(s) => match crate::relink::values::parse_milli(s.as_bytes()) {
+                Some(Ok(v)) if v > 0 => Some(v),
+                _ => {
+                    return Err(Error::Usage(format!(
+                        "--service-cost {s:?} is not an amount of pounds above 0, such as 1171 or 1171.50"
+                    )))
+                }
+            },
+        };
         let usage_id = match (self.usage_token_column, self.usage_nhs_column) {
             (Some(t), _) => UsageId::Token(t),
             (None, Some(n)) => UsageId::Nhs(n),
@@ -290,6 +330,11 @@ impl RelinkArgs {
                 has_headers: true,
             },
             no_manifest: self.no_manifest,
+            within: self.within,
+            value_column: self.value_column,
+            unit_costs: self.unit_costs,
+            costs: self.costs,
+            service_cost,
             force: self.force,
             threads: self.run.threads()?,
             messages: self.run.messages(),

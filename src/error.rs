@@ -225,6 +225,15 @@ pub enum Error {
         column: String,
         date: String,
     },
+    /// A value (`--value-column`, unit cost) that is not a decimal ≥ 0.
+    #[error("{file}: row {row}, column {column:?}: {shown} {why}\n  hint: an empty cell counts as 0; fix the cell or the export, or choose another --value-column")]
+    BadValue {
+        file: Source,
+        row: u64,
+        column: String,
+        shown: String,
+        why: &'static str,
+    },
     /// A cohort token cell that is not 64 hex characters.
     #[error("{file}: row {row}, column {column:?}: not a token (64 hex characters){hint}")]
     BadToken {
@@ -244,6 +253,9 @@ pub enum Error {
     /// A cohort file with no manifest beside it, without `--no-manifest`.
     #[error("{file} has no manifest beside it ({manifest}), so its key id cannot be checked against the usage file or the key; a cohort made under another key would give a report of zeros\n  hint: keep the .manifest.json that `tokenise --output` wrote next to the token file; if you are sure both sides used the same key, pass --no-manifest")]
     NoManifest { file: Source, manifest: String },
+    /// A unit-cost file that cannot be used.
+    #[error("unit costs {file} {problem}")]
+    UnitCosts { file: Source, problem: String },
     /// A manifest that cannot be used.
     #[error("manifest {file}: {problem}")]
     Manifest { file: Source, problem: String },

@@ -126,24 +126,29 @@ fn relink_usage(w: &World, usage: &str, key: bool, extra: &[&str]) -> std::proce
     relink(w, &args)
 }
 
+/// The world's report, worked by hand from the events above. The last
+/// three columns (SPEC section 7) are the people whose post − pre count
+/// fell, stayed and rose: in group A, AE pre is 1, 2, 3, 1, 2, 3, 1, 2, 3, 1
+/// and post 0, 1, 0, 1, ... so 8 fell and 2 (i = 3, 9) stayed; in group B,
+/// everyone has 2 pre and 3 post (+1) but the first, who has 3 and 3.
 const EXACT: &str = "\
-cohort,event_type,patients,pre_events,post_events,pre_per_patient,post_per_patient,change_pct,patients_with_pre_event,patients_with_post_event,p_value
-A,AE,10,19,5,1.90,0.50,-73.68,10,5,0.01052
-A,NEL,10,4,0,0.40,0.00,-100.00,4,0,0.0455
-B,AE,9,19,27,2.11,3.00,42.11,9,9,0.004678
-B,NEL,9,0,0,0.00,0.00,,0,0,
-Total,AE,19,38,32,2.00,1.68,-15.79,19,14,0.3841
-Total,NEL,19,4,0,0.21,0.00,-100.00,4,0,0.0455
+cohort,event_type,patients,pre_events,post_events,pre_per_patient,post_per_patient,change_pct,patients_with_pre_event,patients_with_post_event,p_value,patients_decreased,patients_unchanged,patients_increased
+A,AE,10,19,5,1.90,0.50,-73.68,10,5,0.01052,8,2,0
+A,NEL,10,4,0,0.40,0.00,-100.00,4,0,0.0455,4,6,0
+B,AE,9,19,27,2.11,3.00,42.11,9,9,0.004678,0,1,8
+B,NEL,9,0,0,0.00,0.00,,0,0,,0,9,0
+Total,AE,19,38,32,2.00,1.68,-15.79,19,14,0.3841,8,3,8
+Total,NEL,19,4,0,0.21,0.00,-100.00,4,0,0.0455,4,15,0
 ";
 
 const HES: &str = "\
-cohort,event_type,patients,pre_events,post_events,pre_per_patient,post_per_patient,change_pct,patients_with_pre_event,patients_with_post_event,p_value
-A,AE,10,20,*,1.90,*,*,10,*,*
-A,NEL,10,*,0,*,0.00,*,*,0,*
-B,AE,10,20,25,2.11,3.00,42.11,10,10,0.004678
-B,NEL,10,0,0,0.00,0.00,,0,0,
-Total,AE,20,40,30,2.00,1.68,-15.79,20,15,0.3841
-Total,NEL,20,*,0,*,0.00,*,*,0,*
+cohort,event_type,patients,pre_events,post_events,pre_per_patient,post_per_patient,change_pct,patients_with_pre_event,patients_with_post_event,p_value,patients_decreased,patients_unchanged,patients_increased
+A,AE,10,20,*,1.90,*,*,10,*,*,10,*,0
+A,NEL,10,*,0,*,0.00,*,*,0,*,*,*,0
+B,AE,10,20,25,2.11,3.00,42.11,10,10,0.004678,0,*,10
+B,NEL,10,0,0,0.00,0.00,,0,0,,0,10,0
+Total,AE,20,40,30,2.00,1.68,-15.79,20,15,0.3841,10,*,10
+Total,NEL,20,*,0,*,0.00,*,*,0,*,*,15,0
 ";
 
 #[test]

@@ -14,8 +14,10 @@ use crate::provider::key::KeyId;
 use crate::provider::manifest::Manifest;
 use crate::provider::token::Tokeniser;
 use crate::relink::cohort::{load_cohort, Cohort, CohortColumns};
-use crate::relink::report::{build, Disclosure};
+use crate::relink::costs::{CostReport, UnitCosts};
+use crate::relink::report::{build, members, Disclosure};
 use crate::relink::usage::{count_usage, Usage, UsageColumns, UsageIds};
+use crate::relink::values::format_milli;
 use crate::relink::Outcome;
 
 /// How the usage file identifies people.
@@ -68,6 +70,16 @@ pub struct RelinkOptions {
     pub usage_csv: CsvOptions,
     /// Accept a cohort file without a manifest.
     pub no_manifest: bool,
+    /// `--within` days, in the order given.
+    pub within: Vec<u32>,
+    /// The usage column of values to sum (bed days, cost).
+    pub value_column: Option<ColumnSpec>,
+    /// Unit costs per event type.
+    pub unit_costs: Option<PathBuf>,
+    /// The costs CSV.
+    pub costs: Option<PathBuf>,
+    /// The service's cost per patient, in thousandths of a pound.
+    pub service_cost: Option<u64>,
     /// Replace existing outputs.
     pub force: bool,
     /// Worker threads.
@@ -128,6 +140,7 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
         opts.output.as_deref(),
         opts.people.as_deref(),
         opts.html.as_deref(),
+        opts.costs.as_deref(),
     ]
     .into_iter()
     .flatten()
@@ -139,6 +152,13 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
             second: usage_src,
         });
     }
+
+    // Unit costs are read first: a bad file stops the run before the work.
+    let unit_costs = opts
+        .unit_costs
+        .as_deref()
+        .map(|p| UnitCosts::load(p).map(|u| (Source::Path(p.to_path_buf()), u)))
+        .transpose()?;
 
     // Key ids: the cohort's manifest, the usage file's manifest, the key.
     let mut seen: Option<(String, KeyId)> = None;
@@ -214,9 +234,11 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
             id: id_col,
             date: opts.event_date_column.clone(),
             event_type: opts.event_type_column.clone(),
+            value: opts.value_column.clone(),
         },
         &ids,
         &cohort,
+        !opts.within.is_empty(),
         opts.threads,
         &Progress::new("relink", input_size(&usage_src), msg.quiet),
     )?;
@@ -251,9 +273,24 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
             opts.months
         )));
     }
-    let report = build(&cohort, &usage, &included);
+    let members = members(&cohort, &included);
+    let report = build(&cohort, &usage, &members, &opts.within);
+    let costs = match &unit_costs {
+        Some((file, u)) => {
+            let unit = u.for_types(&usage.types, file)?;
+            Some(CostReport::build(
+                &report,
+                &members,
+                &usage,
+                unit,
+                opts.service_cost,
+            ))
+        }
+        None => None,
+    };
     let mut outcome = Outcome {
         report,
+        costs,
         key_id: seen.map(|(_, id)| id),
         coverage: (start, end, inferred),
         excluded_incomplete_window: excluded,
@@ -275,6 +312,15 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
         let page = crate::relink::html::render(&outcome, opts.months, opts.disclosure);
         let mut out = AtomicOutput::create(Some(p), opts.force)?;
         out.put(page.as_bytes())?;
+        out.commit()?;
+        outcome.written.push(p.clone());
+    }
+    if let (Some(p), Some(costs)) = (&opts.costs, &outcome.costs) {
+        let mut out = AtomicOutput::create(Some(p), opts.force)?;
+        let label = out.label().clone();
+        out = costs
+            .write_csv(out, opts.disclosure)
+            .map_err(|e| csv_write_error(&label, e))?;
         out.commit()?;
         outcome.written.push(p.clone());
     }
@@ -306,6 +352,12 @@ fn write_people(
         header.push(format!("{t}_pre"));
         header.push(format!("{t}_post"));
     }
+    if usage.value_column.is_some() {
+        for t in &usage.types {
+            header.push(format!("{t}_pre_value"));
+            header.push(format!("{t}_post_value"));
+        }
+    }
     w.write_record(&header)?;
     let mut hex = [0u8; 64];
     for (i, entry) in cohort.entries.iter().enumerate() {
@@ -320,6 +372,12 @@ fn write_people(
         for counts in &usage.counts {
             rec.push(counts[i][0].to_string());
             rec.push(counts[i][1].to_string());
+        }
+        if usage.value_column.is_some() {
+            for values in &usage.values {
+                rec.push(format_milli(i128::from(values[i][0]), 3));
+                rec.push(format_milli(i128::from(values[i][1]), 3));
+            }
         }
         w.write_record(&rec)?;
     }

@@ -6,16 +6,20 @@
 //! - [`cohort`]: the tokenised cohort, indexed by token.
 //! - [`usage`]: the usage extract, streamed and counted per person and window.
 //! - [`report`]: report rows and NHS small-number suppression.
+//! - [`costs`]: unit costs, the costs report and the return per pound.
+//! - [`values`]: decimal values (bed days, pounds) held exactly.
 //! - [`stats`]: the Wilcoxon signed-rank test.
 //! - [`html`]: the self-contained HTML report.
 //!
 //! `cmd::relink` drives them: it checks key ids, reads, counts and writes.
 
 pub mod cohort;
+pub mod costs;
 pub mod html;
 pub mod report;
 pub mod stats;
 pub mod usage;
+pub mod values;
 pub mod windows;
 
 use std::path::PathBuf;
@@ -24,6 +28,7 @@ use jiff::civil::Date;
 
 use crate::provider::key::KeyId;
 use cohort::Cohort;
+use costs::CostReport;
 use report::Report;
 use usage::Usage;
 
@@ -31,6 +36,8 @@ use usage::Usage;
 pub struct Outcome {
     /// The report (exact values; disclosure is applied when rendering).
     pub report: Report,
+    /// The costs, with `--unit-costs`.
+    pub costs: Option<CostReport>,
     /// The cohort as read.
     pub cohort: Cohort,
     /// The usage counts.

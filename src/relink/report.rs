@@ -1,11 +1,16 @@
 //! The re-link report: per-group pre/post tables with disclosure control
-//! (docs/SPEC.md section 6), as CSV, as a terminal table, and the record-level
-//! people file.
+//! (docs/SPEC.md sections 6 and 7), as CSV and as a terminal table.
+//!
+//! Every [`Row`] holds exact values; disclosure is applied only when cells
+//! are made ([`Row::cells`]), so the CSV, the terminal table and the HTML
+//! page release the same cells.
 
 use std::fmt::Write as _;
 
+use crate::relink::cohort::Cohort;
 use crate::relink::stats::{format_4g, wilcoxon_p};
-use crate::relink::{Cohort, Usage};
+use crate::relink::usage::{Usage, NO_POST_EVENT};
+use crate::relink::values::format_milli;
 
 /// How counts are protected before release.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,7 +21,8 @@ pub enum Disclosure {
     None,
 }
 
-/// The columns after the group columns, in order.
+/// Section 6's columns after the group columns, in order; section 7's
+/// follow (see [`Report::header`]).
 pub const COLUMNS: [&str; 10] = [
     "event_type",
     "patients",
@@ -49,14 +55,82 @@ pub struct Row {
     pub with_post: u64,
     /// Wilcoxon signed-rank p-value, when defined.
     pub p_value: Option<f64>,
+    /// People whose post − pre count is < 0, = 0 and > 0.
+    pub changed: [u64; 3],
+    /// People with an event in [d, d + DAYS days), for each `--within`.
+    pub within: Vec<u64>,
+    /// The value column's figures, when there is one.
+    pub value: Option<ValueFigures>,
 }
 
-fn small(c: u64) -> bool {
+/// Sums of the value column over a row's people (section 7).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValueFigures {
+    /// Pre-window sum, in thousandths.
+    pub pre: u64,
+    /// Post-window sum, in thousandths.
+    pub post: u64,
+    /// Wilcoxon p-value on each person's post − pre value.
+    pub p_value: Option<f64>,
+}
+
+/// A count of 1 to 7: suppressed under `hes`.
+pub fn small(c: u64) -> bool {
     (1..=7).contains(&c)
 }
 
-fn round5(c: u64) -> u64 {
+/// To the nearest 5 (0 stays 0).
+pub fn round5(c: u64) -> u64 {
     (c + 2) / 5 * 5
+}
+
+/// A count as released: exact, or `*` for 1–7 and the nearest 5 otherwise.
+pub fn shown_count(c: u64, disclosure: Disclosure) -> String {
+    match disclosure {
+        Disclosure::None => c.to_string(),
+        Disclosure::Hes if small(c) => "*".into(),
+        Disclosure::Hes => round5(c).to_string(),
+    }
+}
+
+/// A derived value as released: `*` under `hes` when any count it rests on
+/// is 1–7, otherwise the exact value formatted (empty when undefined).
+pub fn shown_derived(
+    disclosure: Disclosure,
+    rests_on: &[u64],
+    v: Option<f64>,
+    fmt: &dyn Fn(f64) -> String,
+) -> String {
+    if disclosure == Disclosure::Hes && rests_on.iter().any(|&c| small(c)) {
+        "*".into()
+    } else {
+        v.map(fmt).unwrap_or_default()
+    }
+}
+
+/// Two decimals.
+pub fn two(x: f64) -> String {
+    format!("{x:.2}")
+}
+
+/// 100 × (after − before) / before, or `None` when before is 0.
+pub fn pct_change(before: f64, after: f64) -> Option<f64> {
+    (before != 0.0).then(|| 100.0 * (after - before) / before)
+}
+
+/// A value sum (thousandths) as released with one decimal: `*` when the
+/// event count it goes with is 1–7, otherwise (under `hes`) rounded to the
+/// nearest 5.
+fn shown_value_sum(milli: u64, events: u64, disclosure: Disclosure) -> String {
+    match disclosure {
+        Disclosure::None => format_milli(i128::from(milli), 1),
+        Disclosure::Hes if small(events) => "*".into(),
+        Disclosure::Hes => {
+            // Nearest 5 units = nearest 5,000 thousandths, half up.
+            let r = (u128::from(milli) + 2_500) / 5_000 * 5_000;
+            format_milli(r as i128, 1)
+        }
+    }
 }
 
 impl Row {
@@ -70,30 +144,16 @@ impl Row {
     }
     /// 100 × (post − pre) / pre, exact; `None` when pre = 0.
     pub fn change_pct(&self) -> Option<f64> {
-        (self.pre > 0).then(|| 100.0 * (self.post as f64 - self.pre as f64) / self.pre as f64)
+        pct_change(self.pre as f64, self.post as f64)
     }
 
     /// The cells after the group columns, as released under `disclosure`.
     pub fn cells(&self, disclosure: Disclosure) -> Vec<String> {
-        let hes = disclosure == Disclosure::Hes;
-        let count = |c: u64| -> String {
-            if !hes {
-                c.to_string()
-            } else if small(c) {
-                "*".into()
-            } else {
-                round5(c).to_string()
-            }
+        let count = |c: u64| shown_count(c, disclosure);
+        let derived = |inputs: &[u64], v: Option<f64>, fmt: &dyn Fn(f64) -> String| {
+            shown_derived(disclosure, inputs, v, fmt)
         };
-        let derived = |inputs: &[u64], v: Option<f64>, fmt: &dyn Fn(f64) -> String| -> String {
-            if hes && inputs.iter().any(|&c| small(c)) {
-                "*".into()
-            } else {
-                v.map(fmt).unwrap_or_default()
-            }
-        };
-        let two = |x: f64| format!("{x:.2}");
-        vec![
+        let mut cells = vec![
             self.event_type.clone(),
             count(self.patients),
             count(self.pre),
@@ -108,7 +168,31 @@ impl Row {
                 self.p_value,
                 &format_4g,
             ),
-        ]
+        ];
+        // Section 7: the change distribution, then the --within pairs,
+        // then the value columns.
+        cells.extend(self.changed.iter().map(|&c| count(c)));
+        for &n in &self.within {
+            let pct = (self.patients > 0).then(|| 100.0 * n as f64 / self.patients as f64);
+            cells.push(count(n));
+            cells.push(derived(&[n, self.patients], pct, &two));
+        }
+        if let Some(v) = &self.value {
+            cells.push(shown_value_sum(v.pre, self.pre, disclosure));
+            cells.push(shown_value_sum(v.post, self.post, disclosure));
+            cells.push(derived(
+                &[self.pre, self.post],
+                pct_change(v.pre as f64, v.post as f64),
+                &two,
+            ));
+            // As for p_value, a test on fewer than 8 people is withheld too.
+            cells.push(derived(
+                &[self.patients, self.pre, self.post],
+                v.p_value,
+                &format_4g,
+            ));
+        }
+        cells
     }
 }
 
@@ -119,9 +203,26 @@ pub struct Report {
     pub group_columns: Vec<String>,
     /// All rows, totals last.
     pub rows: Vec<Row>,
+    /// The `--within` days, in the order given.
+    pub within_days: Vec<u32>,
+    /// Whether the value columns are there.
+    pub has_value: bool,
 }
 
-fn row_for(group: Vec<String>, event_type: &str, members: &[usize], counts: &[[u32; 2]]) -> Row {
+/// One event type's per-person data, for the people of one row.
+struct TypeData<'a> {
+    counts: &'a [[u32; 2]],
+    values: &'a [[u64; 2]],
+    first_post: &'a [u16],
+}
+
+fn row_for(
+    group: Vec<String>,
+    event_type: &str,
+    members: &[usize],
+    data: &TypeData<'_>,
+    within_days: &[u32],
+) -> Row {
     let mut row = Row {
         group,
         event_type: event_type.to_string(),
@@ -131,63 +232,127 @@ fn row_for(group: Vec<String>, event_type: &str, members: &[usize], counts: &[[u
         with_pre: 0,
         with_post: 0,
         p_value: None,
+        changed: [0; 3],
+        within: vec![0; within_days.len()],
+        value: None,
     };
     let mut diffs = Vec::with_capacity(members.len());
     for &p in members {
-        let [pre, post] = counts[p];
+        let [pre, post] = data.counts[p];
         row.pre += u64::from(pre);
         row.post += u64::from(post);
         row.with_pre += u64::from(pre > 0);
         row.with_post += u64::from(post > 0);
+        row.changed[(post.cmp(&pre) as i8 + 1) as usize] += 1;
         diffs.push(i64::from(post) - i64::from(pre));
+        if let Some(&first) = data.first_post.get(p) {
+            for (n, &days) in row.within.iter_mut().zip(within_days) {
+                *n += u64::from(first != NO_POST_EVENT && u32::from(first) < days);
+            }
+        }
     }
     row.p_value = wilcoxon_p(&diffs);
+    if !data.values.is_empty() {
+        let mut v = ValueFigures {
+            pre: 0,
+            post: 0,
+            p_value: None,
+        };
+        diffs.clear();
+        for &p in members {
+            let [pre, post] = data.values[p];
+            v.pre += pre;
+            v.post += post;
+            diffs.push(post as i64 - pre as i64);
+        }
+        v.p_value = wilcoxon_p(&diffs);
+        row.value = Some(v);
+    }
     row
 }
 
-/// Builds the report over the people in `included` (indices into the
-/// cohort's people).
-pub fn build(cohort: &Cohort, usage: &Usage, included: &[bool]) -> Report {
+/// The report's groups in order, each with the indices of its people in
+/// `included`, then `Total` with everyone: the rows of every table.
+pub fn members(cohort: &Cohort, included: &[bool]) -> Vec<(Vec<String>, Vec<usize>)> {
     let mut by_group: Vec<Vec<usize>> = vec![Vec::new(); cohort.groups.len()];
     let mut everyone = Vec::new();
     for (i, e) in cohort.entries.iter().enumerate() {
-        let p = &e.person;
         if included[i] {
-            by_group[p.group as usize].push(i);
+            by_group[e.person.group as usize].push(i);
             everyone.push(i);
         }
     }
     let mut order: Vec<usize> = (0..cohort.groups.len()).collect();
     order.sort_by(|&a, &b| cohort.groups[a].cmp(&cohort.groups[b]));
+    let mut out: Vec<(Vec<String>, Vec<usize>)> = order
+        .into_iter()
+        .map(|g| (cohort.groups[g].clone(), std::mem::take(&mut by_group[g])))
+        .collect();
+    out.push((
+        vec!["Total".to_string(); cohort.group_columns.len()],
+        everyone,
+    ));
+    out
+}
+
+/// Builds the report over `members` (from [`members`]), with a pair of
+/// `--within` columns for each of `within_days` (which needs
+/// `usage.first_post`).
+pub fn build(
+    cohort: &Cohort,
+    usage: &Usage,
+    members: &[(Vec<String>, Vec<usize>)],
+    within_days: &[u32],
+) -> Report {
+    let data = |t: usize| TypeData {
+        counts: &usage.counts[t],
+        values: &usage.values[t],
+        first_post: &usage.first_post[t],
+    };
     let mut rows = Vec::new();
-    for &g in &order {
+    for (group, people) in members {
         for (t, name) in usage.types.iter().enumerate() {
-            rows.push(row_for(
-                cohort.groups[g].clone(),
-                name,
-                &by_group[g],
-                &usage.counts[t],
-            ));
+            rows.push(row_for(group.clone(), name, people, &data(t), within_days));
         }
-    }
-    let total = vec!["Total".to_string(); cohort.group_columns.len()];
-    for (t, name) in usage.types.iter().enumerate() {
-        rows.push(row_for(total.clone(), name, &everyone, &usage.counts[t]));
     }
     Report {
         group_columns: cohort.group_columns.clone(),
         rows,
+        within_days: within_days.to_vec(),
+        has_value: usage.value_column.is_some(),
     }
 }
 
 impl Report {
-    /// The header row.
+    /// The header row: the group columns, section 6's columns, then
+    /// section 7's.
     pub fn header(&self) -> Vec<String> {
-        self.group_columns
-            .iter()
-            .cloned()
-            .chain(COLUMNS.iter().map(|s| s.to_string()))
-            .collect()
+        let mut h: Vec<String> = self.group_columns.clone();
+        h.extend(COLUMNS.iter().map(|s| s.to_string()));
+        h.extend(
+            [
+                "patients_decreased",
+                "patients_unchanged",
+                "patients_increased",
+            ]
+            .map(String::from),
+        );
+        for d in &self.within_days {
+            h.push(format!("patients_within_{d}d"));
+            h.push(format!("pct_within_{d}d"));
+        }
+        if self.has_value {
+            h.extend(
+                [
+                    "pre_value",
+                    "post_value",
+                    "value_change_pct",
+                    "value_p_value",
+                ]
+                .map(String::from),
+            );
+        }
+        h
     }
 
     /// Every row as released cells.
@@ -211,9 +376,25 @@ impl Report {
 
     /// A readable, aligned table of the released values.
     pub fn table(&self, disclosure: Disclosure) -> String {
-        let keep = [0usize, 1, 2, 3, 6, 9]; // event_type, patients, pre, post, change, p
+        // event_type, patients, pre, post, change, p, then fell/same/rose,
+        // each --within percentage and the value sums.
+        let mut keep = vec![0usize, 1, 2, 3, 6, 9, 10, 11, 12];
         let mut header: Vec<String> = self.group_columns.clone();
-        header.extend(["event", "patients", "pre", "post", "change %", "p"].map(String::from));
+        header.extend(
+            [
+                "event", "patients", "pre", "post", "change %", "p", "fell", "same", "rose",
+            ]
+            .map(String::from),
+        );
+        for (k, d) in self.within_days.iter().enumerate() {
+            keep.push(14 + 2 * k);
+            header.push(format!("% in {d}d"));
+        }
+        if self.has_value {
+            let at = 13 + 2 * self.within_days.len();
+            keep.extend([at, at + 1, at + 2]);
+            header.extend(["pre value", "post value", "value %"].map(String::from));
+        }
         let mut lines = vec![header];
         for r in &self.rows {
             let cells = r.cells(disclosure);
@@ -267,6 +448,9 @@ mod tests {
             with_pre,
             with_post,
             p_value: Some(0.012345),
+            changed: [0; 3],
+            within: vec![],
+            value: None,
         }
     }
 

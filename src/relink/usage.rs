@@ -2,12 +2,18 @@
 //! Workers parse dates and (with a key) tokenise NHS numbers in memory; one
 //! consumer applies the counts in file order, so results and errors do not
 //! depend on the thread count. Memory is constant in the usage file.
+//!
+//! Section 7's measures are kept only when asked for: with a value column,
+//! each person's value sum per type and window (16 bytes a person and
+//! type); with `--within`, the day of each person's first post-window event
+//! of each type (2 bytes a person and type).
 
 use jiff::civil::Date;
 
 use super::cohort::{date_cell, header_name, open_with_header, Cohort};
+use super::values::parse_milli;
 use super::windows::Window;
-use crate::error::{Error, Result, Source};
+use crate::error::{shown_value, Error, Result, Source};
 use crate::io::csv::{resolve_column, Batch, ColumnSpec, CsvOptions};
 use crate::io::pipeline::{run_ordered, Pool};
 use crate::io::progress::Progress;
@@ -31,7 +37,12 @@ pub struct UsageColumns {
     pub date: ColumnSpec,
     /// The event type column.
     pub event_type: ColumnSpec,
+    /// A column of values to sum per window (bed days, cost), if any.
+    pub value: Option<ColumnSpec>,
 }
+
+/// No post-window event of that type.
+pub const NO_POST_EVENT: u16 = u16::MAX;
 
 /// Per-person event counts from the usage file, before any exclusion.
 pub struct Usage {
@@ -39,6 +50,15 @@ pub struct Usage {
     pub types: Vec<String>,
     /// `counts[t][p]` = [pre, post] events of type `t` for person `p`.
     pub counts: Vec<Vec<[u32; 2]>>,
+    /// `values[t][p]` = [pre, post] sums of the value column, in
+    /// thousandths; empty vectors without a value column.
+    pub values: Vec<Vec<[u64; 2]>>,
+    /// `first_post[t][p]` = days from the intervention to person `p`'s first
+    /// post-window event of type `t`, or [`NO_POST_EVENT`]; empty vectors
+    /// unless first events were asked for.
+    pub first_post: Vec<Vec<u16>>,
+    /// The value column's header name, when there is one.
+    pub value_column: Option<String>,
     /// Data rows read.
     pub rows_read: u64,
     /// Rows whose person is in the cohort.
@@ -66,8 +86,9 @@ const NOBODY: u32 = u32::MAX;
 
 struct Parsed {
     batch: Batch,
-    /// Person index (or NOBODY) and event date, per row.
-    rows: Vec<(u32, Date)>,
+    /// Person index (or NOBODY), event date and value (thousandths; 0
+    /// without a value column), per row.
+    rows: Vec<(u32, Date, u64)>,
     invalid_numbers: ReasonCounts,
     invalid_tokens: u64,
     not_in_cohort: u64,
@@ -93,6 +114,7 @@ pub fn count_usage(
     cols: &UsageColumns,
     ids: &UsageIds<'_>,
     cohort: &Cohort,
+    first_post: bool,
     threads: usize,
     progress: &Progress,
 ) -> Result<Usage> {
@@ -111,12 +133,21 @@ pub fn count_usage(
         file,
         "--event-type-column",
     )?;
+    let value_col = cols
+        .value
+        .as_ref()
+        .map(|spec| resolve_column(spec, reader.header(), n, file, "--value-column"))
+        .transpose()?;
     let date_name = header_name(&reader, date_col);
     let type_name = header_name(&reader, type_col);
+    let value_name = value_col.map(|c| header_name(&reader, c));
 
     let mut usage = Usage {
         types: Vec::new(),
         counts: Vec::new(),
+        values: Vec::new(),
+        first_post: Vec::new(),
+        value_column: value_name.clone(),
         rows_read: 0,
         rows_matched: 0,
         rows_not_in_cohort: 0,
@@ -126,7 +157,7 @@ pub fn count_usage(
         date_range: None,
     };
     let recycler = reader.recycler();
-    let rows_pool: Pool<Vec<(u32, Date)>> = Pool::default();
+    let rows_pool: Pool<Vec<(u32, Date, u64)>> = Pool::default();
     let work = |batch: Batch| -> Result<Parsed> {
         let mut out = Parsed {
             rows: rows_pool.get(),
@@ -148,6 +179,22 @@ pub fn count_usage(
                 None => (d, d),
                 Some((lo, hi)) => (lo.min(d), hi.max(d)),
             });
+            let value = match (value_col, &value_name) {
+                (Some(c), Some(name)) => match parse_milli(&b.field(i, c)) {
+                    None => 0,
+                    Some(Ok(v)) => v,
+                    Some(Err(why)) => {
+                        return Err(Error::BadValue {
+                            file: file.clone(),
+                            row: b.row(i),
+                            column: name.clone(),
+                            shown: shown_value(&b.field(i, c)),
+                            why: why.explain(),
+                        })
+                    }
+                },
+                _ => 0,
+            };
             let cell = b.field(i, id_col);
             let person = match ids {
                 UsageIds::Nhs(_) => {
@@ -168,7 +215,7 @@ pub fn count_usage(
                     }
                 },
             };
-            out.rows.push((person, d));
+            out.rows.push((person, d, value));
         }
         if let UsageIds::Nhs(t) = ids {
             t.each_token(&waiting_numbers, |k, token| {
@@ -181,7 +228,7 @@ pub fn count_usage(
     let consume = |parsed: Result<Parsed>| -> Result<()> {
         let p = parsed?;
         let b = &p.batch;
-        for (i, &(person, d)) in p.rows.iter().enumerate() {
+        for (i, &(person, d, value)) in p.rows.iter().enumerate() {
             let ty = b.field(i, type_col);
             let ty = ty.trim_ascii();
             let t = match type_index.iter().find(|(name, _)| name.as_slice() == ty) {
@@ -196,6 +243,13 @@ pub fn count_usage(
                         )))?;
                     usage.types.push(name.to_string());
                     usage.counts.push(vec![[0, 0]; cohort.len()]);
+                    let people_if = |on: bool| if on { cohort.len() } else { 0 };
+                    usage
+                        .values
+                        .push(vec![[0, 0]; people_if(value_col.is_some())]);
+                    usage
+                        .first_post
+                        .push(vec![NO_POST_EVENT; people_if(first_post)]);
                     type_index.push((ty.to_vec(), usage.types.len() - 1));
                     usage.types.len() - 1
                 }
@@ -204,11 +258,23 @@ pub fn count_usage(
                 continue;
             }
             usage.rows_matched += 1;
-            let slot = &mut usage.counts[t][person as usize];
-            match cohort.person(person as usize).window(d) {
-                Window::Pre => slot[0] += 1,
-                Window::Post => slot[1] += 1,
-                Window::Outside => usage.events_outside_windows += 1,
+            let p = person as usize;
+            let who = cohort.person(p);
+            let w = match who.window(d) {
+                Window::Pre => 0,
+                Window::Post => 1,
+                Window::Outside => {
+                    usage.events_outside_windows += 1;
+                    continue;
+                }
+            };
+            usage.counts[t][p][w] += 1;
+            if value_col.is_some() {
+                usage.values[t][p][w] += value;
+            }
+            if first_post && w == 1 {
+                let slot = &mut usage.first_post[t][p];
+                *slot = (*slot).min(who.days_to(d));
             }
         }
         usage.rows_read += b.len() as u64;
@@ -241,10 +307,12 @@ pub fn count_usage(
     let mut order: Vec<usize> = (0..usage.types.len()).collect();
     order.sort_by(|&a, &b| usage.types[a].cmp(&usage.types[b]));
     usage.types = order.iter().map(|&i| usage.types[i].clone()).collect();
-    let mut counts = std::mem::take(&mut usage.counts);
-    usage.counts = order
-        .iter()
-        .map(|&i| std::mem::take(&mut counts[i]))
-        .collect();
+    fn reorder<T>(v: &mut Vec<Vec<T>>, order: &[usize]) {
+        let mut old = std::mem::take(v);
+        *v = order.iter().map(|&i| std::mem::take(&mut old[i])).collect();
+    }
+    reorder(&mut usage.counts, &order);
+    reorder(&mut usage.values, &order);
+    reorder(&mut usage.first_post, &order);
     Ok(usage)
 }

@@ -102,6 +102,13 @@ impl Person {
         }
     }
 
+    /// Days from the intervention date to `event` (0 on the day itself),
+    /// capped at `u16::MAX - 1` (windows are at most 120 months long).
+    pub fn days_to(&self, event: Date) -> u16 {
+        let days = (event - self.date).get_days();
+        days.clamp(0, i32::from(u16::MAX - 1)) as u16
+    }
+
     /// True when both windows lie inside the data's coverage (inclusive).
     pub fn complete_within(&self, start: Date, end: Date) -> bool {
         self.pre_start >= start && self.post_end <= next_day(end)
