@@ -235,10 +235,10 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
             date: opts.event_date_column.clone(),
             event_type: opts.event_type_column.clone(),
             value: opts.value_column.clone(),
+            first_post: !opts.within.is_empty(),
         },
         &ids,
         &cohort,
-        !opts.within.is_empty(),
         opts.threads,
         &Progress::new("relink", input_size(&usage_src), msg.quiet),
     )?;

@@ -39,6 +39,9 @@ pub struct UsageColumns {
     pub event_type: ColumnSpec,
     /// A column of values to sum per window (bed days, cost), if any.
     pub value: Option<ColumnSpec>,
+    /// Also keep the day of each person's first post-window event of each
+    /// type (for `--within`).
+    pub first_post: bool,
 }
 
 /// No post-window event of that type.
@@ -114,7 +117,6 @@ pub fn count_usage(
     cols: &UsageColumns,
     ids: &UsageIds<'_>,
     cohort: &Cohort,
-    first_post: bool,
     threads: usize,
     progress: &Progress,
 ) -> Result<Usage> {
@@ -141,6 +143,7 @@ pub fn count_usage(
     let date_name = header_name(&reader, date_col);
     let type_name = header_name(&reader, type_col);
     let value_name = value_col.map(|c| header_name(&reader, c));
+    let first_post = cols.first_post;
 
     let mut usage = Usage {
         types: Vec::new(),
