@@ -93,6 +93,10 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             msg.say(outcome.summary(opts.months).trim_end());
             msg.say("");
             msg.say(outcome.report.table(opts.disclosure).trim_end());
+            if let Some(costs) = &outcome.costs {
+                msg.say("");
+                msg.say(costs.table(opts.disclosure).trim_end());
+            }
             for p in &outcome.written {
                 msg.say(format!("wrote {}", shown_path(p)));
             }

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use crate::error::{shown_value, Error, Result, Source};
 use crate::relink::report::{
-    pct_change, round5, shown_count, shown_derived, small, two, Disclosure, Report,
+    aligned, pct_change, round5, shown_count, shown_derived, small, two, Disclosure, Report,
 };
 use crate::relink::stats::{format_4g, wilcoxon_p};
 use crate::relink::usage::Usage;
@@ -339,6 +339,28 @@ impl CostReport {
                     .collect()
             })
             .collect()
+    }
+
+    /// A readable, aligned table of the released costs.
+    pub fn table(&self, disclosure: Disclosure) -> String {
+        let mut header = self.group_columns.clone();
+        header.extend(
+            [
+                "patients",
+                "pre cost £",
+                "post cost £",
+                "change %",
+                "saved/patient £",
+                "p",
+            ]
+            .map(String::from),
+        );
+        if self.service_cost.is_some() {
+            header.extend(["service £/patient", "return per £"].map(String::from));
+        }
+        let mut lines = vec![header];
+        lines.extend(self.cells(disclosure));
+        aligned(&lines, self.group_columns.len())
     }
 
     /// Writes the costs CSV.

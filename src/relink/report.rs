@@ -402,36 +402,41 @@ impl Report {
             line.extend(keep.iter().map(|&i| cells[i].clone()));
             lines.push(line);
         }
-        let cols = lines[0].len();
-        let width: Vec<usize> = (0..cols)
-            .map(|c| {
-                lines
-                    .iter()
-                    .map(|l| l[c].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let groups = self.group_columns.len();
-        let mut s = String::new();
-        for (n, l) in lines.iter().enumerate() {
-            for (c, cell) in l.iter().enumerate() {
-                let pad = width[c] - cell.chars().count();
-                if c <= groups {
-                    let _ = write!(s, "{cell}{}", " ".repeat(pad));
-                } else {
-                    let _ = write!(s, "{}{cell}", " ".repeat(pad));
-                }
-                s.push_str(if c + 1 < cols { "  " } else { "\n" });
-            }
-            if n == 0 {
-                let total: usize = width.iter().sum::<usize>() + 2 * (cols - 1);
-                s.push_str(&"-".repeat(total));
-                s.push('\n');
-            }
-        }
-        s
+        aligned(&lines, self.group_columns.len() + 1)
     }
+}
+
+/// Lines of cells as an aligned table: the first `left` columns
+/// left-aligned, the rest (numbers) right-aligned, a rule under the header.
+pub fn aligned(lines: &[Vec<String>], left: usize) -> String {
+    let cols = lines[0].len();
+    let width: Vec<usize> = (0..cols)
+        .map(|c| {
+            lines
+                .iter()
+                .map(|l| l[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut s = String::new();
+    for (n, l) in lines.iter().enumerate() {
+        for (c, cell) in l.iter().enumerate() {
+            let pad = width[c] - cell.chars().count();
+            if c < left {
+                let _ = write!(s, "{cell}{}", " ".repeat(pad));
+            } else {
+                let _ = write!(s, "{}{cell}", " ".repeat(pad));
+            }
+            s.push_str(if c + 1 < cols { "  " } else { "\n" });
+        }
+        if n == 0 {
+            let total: usize = width.iter().sum::<usize>() + 2 * (cols - 1);
+            s.push_str(&"-".repeat(total));
+            s.push('\n');
+        }
+    }
+    s
 }
 
 #[cfg(test)]
