@@ -390,3 +390,34 @@ fn without_the_options_nothing_else_appears() {
     assert_eq!(stdout(&out), want);
     assert!(!stderr(&out).contains("pre cost"));
 }
+
+#[test]
+fn the_html_report_has_costs_and_the_change_in_words() {
+    let s = fixture();
+    let html = s.path("report.html");
+    let out = relink_all(&s, &["--disclosure", "none", "--html", html.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = s.text("report.html");
+    assert!(page.contains("<h2>Costs before and after</h2>"));
+    assert!(page.contains("the events cost £17993 before and £13906 after: £314.38 saved per patient"), "{page}");
+    assert!(page.contains("each pound spent on it went with £0.27"), "{page}");
+    // Total AE: 6 fell, 4 the same, 3 rose; 23.08% within 14 days.
+    assert!(
+        page.contains("Of 13 people, 6 people had fewer AE events after the intervention than before, 4 people the same number, and 3 people more."),
+        "{page}"
+    );
+    assert!(page.contains("Within 14 days of it, 23.08% had at least one AE event."));
+    assert!(!page.contains("<script") && !page.contains("src=\"http"));
+    let tokens: Vec<String> = s.text("cohort.csv").lines().skip(1).map(|l| l[..64].to_string()).collect();
+    let mut secrets: Vec<String> = (0..10).map(|k| number(&format!("G{k}"))).collect();
+    secrets.extend(tokens);
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert_no_leak(&[page.as_bytes()], &secrets);
+
+    // Under hes, small numbers read in words and costs resting on them are withheld.
+    let out = relink_all(&s, &["--html", html.to_str().unwrap(), "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = s.text("report.html");
+    assert!(page.contains("fewer than 8 people"), "{page}");
+    assert!(page.contains("rest on counts too small to show"), "{page}");
+}

@@ -11,7 +11,8 @@ use std::fmt::Write as _;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
-use crate::relink::report::{Disclosure, COLUMNS};
+use crate::relink::report::Disclosure;
+use crate::relink::costs::CostReport;
 use crate::relink::Outcome;
 
 /// Escapes text for HTML element content and attribute values.
@@ -222,6 +223,11 @@ pub fn render(outcome: &Outcome, months: i32, disclosure: Disclosure) -> String 
     }
     h.push_str("</tbody>\n</table></div>\n");
 
+    change_sentences(&mut h, outcome, disclosure, &header, &cells, &total_rows);
+    if let Some(costs) = &outcome.costs {
+        costs_section(&mut h, costs, disclosure, months);
+    }
+
     // Plain words.
     h.push_str("<h2>How these numbers were made</h2>\n<ul>\n");
     let _ = writeln!(
@@ -265,9 +271,143 @@ pub fn render(outcome: &Outcome, months: i32, disclosure: Disclosure) -> String 
             .as_ref()
             .map(|k| escape(k.as_str()))
             .unwrap_or_else(|| "unknown".into()),
-        COLUMNS.join(", ")
+        escape(&header[groups..].join(", "))
     );
     h
+}
+
+/// "N people" in words, for a released count: `*` reads "fewer than 8".
+fn people(cell: &str) -> String {
+    match cell {
+        "*" => "fewer than 8 people".into(),
+        "1" => "1 person".into(),
+        n => format!("{n} people"),
+    }
+}
+
+/// A sentence per event type, from the Total rows, on how many people's
+/// use fell, stayed the same and rose (SPEC section 7), and the --within
+/// shares.
+fn change_sentences(
+    h: &mut String,
+    outcome: &Outcome,
+    disclosure: Disclosure,
+    header: &[String],
+    cells: &[Vec<String>],
+    total_rows: &[usize],
+) {
+    let col = |name: &str| header.iter().position(|c| c == name);
+    let (Some(dec), Some(unc), Some(inc)) = (
+        col("patients_decreased"),
+        col("patients_unchanged"),
+        col("patients_increased"),
+    ) else {
+        return;
+    };
+    h.push_str("<h2>Whose use changed</h2>\n<ul>\n");
+    for &i in total_rows {
+        let row = &cells[i];
+        let t = escape(&outcome.report.rows[i].event_type);
+        let patients = &row[col("patients").unwrap_or(0)];
+        let _ = write!(
+            h,
+            "<li><strong>{t}.</strong> Of {}, {} had fewer {t} events after the intervention than before, {} the same number, and {} more.",
+            people(patients),
+            people(&row[dec]),
+            people(&row[unc]),
+            people(&row[inc])
+        );
+        for d in &outcome.report.within_days {
+            if let Some(c) = col(&format!("pct_within_{d}d")) {
+                let pct = &row[c];
+                let share = if pct == "*" {
+                    "a number too small to show".to_string()
+                } else {
+                    format!("{pct}%")
+                };
+                let _ = write!(
+                    h,
+                    " Within {d} days of it, {share} had at least one {t} event."
+                );
+            }
+        }
+        h.push_str("</li>\n");
+    }
+    if disclosure == Disclosure::Hes {
+        h.push_str("<li>Counts are rounded to the nearest 5, and “fewer than 8” stands for a count from 1 to 7, which is not shown.</li>\n");
+    }
+    h.push_str("</ul>\n");
+}
+
+/// The costs: a table per group and the return per pound in words.
+fn costs_section(h: &mut String, costs: &CostReport, disclosure: Disclosure, months: i32) {
+    let header = costs.header();
+    let cells = costs.cells(disclosure);
+    let groups = costs.group_columns.len();
+    h.push_str("<h2>Costs before and after</h2>\n");
+    let _ = writeln!(
+        h,
+        "<p>Each event is costed at a fixed unit cost per event type, and each group's costs are added up over the {months} months before and the {months} months after the first intervention.</p>"
+    );
+    h.push_str("<div class=\"table\"><table>\n<thead><tr>");
+    for name in &header {
+        let _ = write!(h, "<th>{}</th>", escape(name).replace('_', "_<wbr>"));
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    let last = cells.len().saturating_sub(1);
+    for (i, row) in cells.iter().enumerate() {
+        let class = if i == last { " class=\"total\"" } else { "" };
+        let _ = write!(h, "<tr{class}>");
+        for (k, cell) in row.iter().enumerate() {
+            let num = if k >= groups { " class=\"num\"" } else { "" };
+            let _ = write!(h, "<td{num}>{}</td>", escape(cell));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody>\n</table></div>\n");
+    if let Some(total) = cells.last() {
+        let at = |name: &str| {
+            header
+                .iter()
+                .position(|c| c == name)
+                .map(|i| total[i].as_str())
+                .unwrap_or("")
+        };
+        let (pre, post, saving) = (at("pre_cost"), at("post_cost"), at("saving_per_patient"));
+        h.push_str("<ul>\n");
+        if pre == "*" || post == "*" {
+            h.push_str("<li>The total costs rest on counts too small to show, so they are not shown.</li>\n");
+        } else {
+            let _ = writeln!(
+                h,
+                "<li><strong>In total</strong>, the events cost £{} before and £{} after: {} per patient.</li>",
+                escape(pre),
+                escape(post),
+                match saving.strip_prefix('-') {
+                    Some(more) => format!("£{} <em>more</em>", escape(more)),
+                    None => format!("£{} saved", escape(saving)),
+                }
+            );
+        }
+        let ret = at("return_per_pound");
+        if let Some(service) = costs.service_cost {
+            let service = crate::relink::values::format_milli(i128::from(service), 2);
+            if ret == "*" || ret.is_empty() {
+                let _ = writeln!(h, "<li>The service costs £{service} per patient; the return per pound cannot be shown because the costs rest on small numbers.</li>");
+            } else {
+                let _ = writeln!(
+                    h,
+                    "<li><strong>Return.</strong> The service costs £{service} per patient, so each pound spent on it went with £{} of hospital costs not incurred (Rotherham's evaluation reported 0.23: £269 saved on £1,171 spent).</li>",
+                    escape(ret)
+                );
+            }
+        }
+        h.push_str("<li>This compares the same people before and after. It does not show that the service caused the change: people are often referred at a peak of need, and their use of hospital care tends to fall afterwards anyway. A matched comparison group answers that.</li>\n");
+        if disclosure == Disclosure::Hes {
+            h.push_str("<li>Costs are computed from the counts as shown (rounded to 5), so that no cost reveals an exact small count; a cost that rests on a count from 1 to 7 is shown as *.</li>\n");
+        }
+        h.push_str("</ul>\n");
+    }
 }
 
 const CSS: &str = "\
