@@ -220,6 +220,20 @@ fn in_extract(date: Date, phase: Phase, window: i64, ds: Date, de: Date) -> f64 
     }
 }
 
+/// Seeds the length-of-stay stream apart from the main one.
+const LOS_STREAM: u64 = 0x6c6f_735f_6461_7973;
+
+/// A length of stay in days for an unplanned admission: a quarter leave
+/// the same day (0), the rest stay 1 + Poisson(4.5) days, a mean of about
+/// 4.1 days, near the average for emergency admissions in England.
+fn length_of_stay(rng: &mut Rng) -> u32 {
+    if rng.below(4) == 0 {
+        0
+    } else {
+        1 + rng.poisson(4.5)
+    }
+}
+
 struct Person {
     digits: [u8; 10],
     date: Date,
@@ -299,7 +313,10 @@ pub fn generate(
     // `spec.events`: events whose date would fall outside the extract are
     // not written, so each person's expectation counts only the share of
     // their windows inside it.
-    usage.put(b"nhs_number,event_date,event_type\n")?;
+    usage.put(b"nhs_number,event_date,event_type,los_days\n")?;
+    // Lengths of stay come from a stream of their own, so that adding them
+    // left every other byte of a seed's files as it was.
+    let mut los_rng = Rng::new(spec.seed ^ LOS_STREAM);
     let (ds, de) = (data_start(), data_end());
     let data_days = days_between(ds, de) + 1;
     let window_days = 30.44 * f64::from(spec.months);
@@ -342,6 +359,10 @@ pub fn generate(
                     write_date(&mut line, date, false);
                     line.push(b',');
                     line.extend_from_slice(event_type.as_bytes());
+                    line.push(b',');
+                    if event_type == "NEL" {
+                        let _ = write!(line, "{}", length_of_stay(&mut los_rng));
+                    }
                     line.push(b'\n');
                     usage.put(&line)?;
                     counts.usage_rows += 1;
@@ -360,11 +381,11 @@ pub fn generate(
             add_days(ds, rng.below(data_days as u64) as i64),
             false,
         );
-        line.extend_from_slice(if rng.below(3) == 0 {
-            b",NEL\n"
+        if rng.below(3) == 0 {
+            let _ = writeln!(line, ",NEL,{}", length_of_stay(&mut los_rng));
         } else {
-            b",AE\n"
-        });
+            line.extend_from_slice(b",AE,\n");
+        }
         usage.put(&line)?;
         counts.usage_rows += 1;
     }
@@ -427,6 +448,17 @@ mod tests {
         assert!(xs.iter().all(|&x| x < 10));
         let mean: f64 = (0..10_000).map(|_| f64::from(a.poisson(2.0))).sum::<f64>() / 10_000.0;
         assert!((mean - 2.0).abs() < 0.1, "{mean}");
+    }
+
+    #[test]
+    fn lengths_of_stay_are_plausible() {
+        let mut rng = Rng::new(LOS_STREAM);
+        let stays: Vec<u32> = (0..20_000).map(|_| length_of_stay(&mut rng)).collect();
+        let mean = stays.iter().map(|&d| f64::from(d)).sum::<f64>() / stays.len() as f64;
+        // 0.25 x 0 + 0.75 x 5.5 = 4.125.
+        assert!((mean - 4.125).abs() < 0.1, "{mean}");
+        let same_day = stays.iter().filter(|&&d| d == 0).count() as f64 / stays.len() as f64;
+        assert!((same_day - 0.25).abs() < 0.02, "{same_day}");
     }
 
     #[test]

@@ -395,12 +395,21 @@ fn without_the_options_nothing_else_appears() {
 fn the_html_report_has_costs_and_the_change_in_words() {
     let s = fixture();
     let html = s.path("report.html");
-    let out = relink_all(&s, &["--disclosure", "none", "--html", html.to_str().unwrap()]);
+    let out = relink_all(
+        &s,
+        &["--disclosure", "none", "--html", html.to_str().unwrap()],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let page = s.text("report.html");
     assert!(page.contains("<h2>Costs before and after</h2>"));
-    assert!(page.contains("the events cost £17993 before and £13906 after: £314.38 saved per patient"), "{page}");
-    assert!(page.contains("each pound spent on it went with £0.27"), "{page}");
+    assert!(
+        page.contains("the events cost £17993 before and £13906 after: £314.38 saved per patient"),
+        "{page}"
+    );
+    assert!(
+        page.contains("each pound spent on it went with £0.27"),
+        "{page}"
+    );
     // Total AE: 6 fell, 4 the same, 3 rose; 23.08% within 14 days.
     assert!(
         page.contains("Of 13 people, 6 people had fewer AE events after the intervention than before, 4 people the same number, and 3 people more."),
@@ -408,7 +417,12 @@ fn the_html_report_has_costs_and_the_change_in_words() {
     );
     assert!(page.contains("Within 14 days of it, 23.08% had at least one AE event."));
     assert!(!page.contains("<script") && !page.contains("src=\"http"));
-    let tokens: Vec<String> = s.text("cohort.csv").lines().skip(1).map(|l| l[..64].to_string()).collect();
+    let tokens: Vec<String> = s
+        .text("cohort.csv")
+        .lines()
+        .skip(1)
+        .map(|l| l[..64].to_string())
+        .collect();
     let mut secrets: Vec<String> = (0..10).map(|k| number(&format!("G{k}"))).collect();
     secrets.extend(tokens);
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();

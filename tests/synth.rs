@@ -40,7 +40,17 @@ fn test_numbers_are_all_in_the_999_range_and_files_are_usable() {
     let s = Scratch::new();
     synth(&s, "t", "1", &["--test-numbers"]);
     let usage = s.text("t/usage.csv");
-    assert!(usage.starts_with("nhs_number,event_date,event_type\n"));
+    assert!(usage.starts_with("nhs_number,event_date,event_type,los_days\n"));
+    // Stays on admissions only: AE rows have an empty cell, NEL rows a
+    // whole number of days.
+    for line in usage.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        match f[2] {
+            "AE" => assert_eq!(f[3], "", "{line}"),
+            "NEL" => assert!(f[3].parse::<u32>().is_ok(), "{line}"),
+            other => panic!("{other}"),
+        }
+    }
     for line in usage.lines().skip(1) {
         assert!(line.starts_with("999"), "{line}");
         assert!(line.ends_with(",AE") || line.ends_with(",NEL"), "{line}");

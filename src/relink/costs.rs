@@ -10,6 +10,10 @@
 //! each person's post − pre cost, computed exactly and withheld when any
 //! count it rests on is 1–7. Money is held in thousandths of a pound, so
 //! every sum is exact.
+//!
+//! The unit-cost file is `event_type,unit_cost` with a row per type; lines
+//! starting with `#` are comments (say where the costs come from).
+//! `examples/unit-costs.csv` is one, with its sources.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -58,7 +62,11 @@ impl UnitCosts {
             problem,
         };
         let text = text.strip_prefix(crate::io::csv::BOM).unwrap_or(text);
-        let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(text);
+        // Lines starting with `#` are comments: where the costs come from.
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(false)
+            .comment(Some(b'#'))
+            .from_reader(text);
         let header: Vec<String> = reader
             .headers()
             .map_err(|e| bad(format!("cannot be read as CSV: {e}")))?
@@ -386,7 +394,7 @@ mod tests {
     #[test]
     fn unit_cost_files() {
         let u = UnitCosts::parse(
-            b"\xEF\xBB\xBFevent_type,unit_cost\nAE,114\nNEL,1758.50\n",
+            b"\xEF\xBB\xBF# source: a comment\nevent_type,unit_cost\nAE,114\n# another\nNEL,1758.50\n",
             &src(),
         )
         .unwrap();

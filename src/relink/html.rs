@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
-use crate::relink::report::Disclosure;
 use crate::relink::costs::CostReport;
+use crate::relink::report::Disclosure;
 use crate::relink::Outcome;
 
 /// Escapes text for HTML element content and attribute values.
