@@ -117,6 +117,14 @@ relink_pair() {
 }
 gen "$WORK/rel200k" 200000 2000000
 relink_pair 200k "$WORK/rel200k"
+# The same job with every SPEC section 7 option on: the target is at most
+# 1.5 times the plain run's time and 150 bytes a cohort person.
+ALL=(--within 14 --within 90 --value-column los_days --unit-costs "$PWD/examples/unit-costs.csv" --service-cost 1171)
+run -n "$REPEAT" "relink-200k-all" "$(rows_of "$WORK/rel200k/usage.csv")" "$PL" relink -q --threads "$THREADS" \
+    --cohort "$WORK/rel200k/tokens.csv" --usage "$WORK/rel200k/usage.csv" --key "$KEY" --disclosure none \
+    --output "$WORK/rel200k/report-all.csv" --costs "$WORK/rel200k/costs.csv" --force "${ALL[@]}"
+cut -d, -f1-5 "$WORK/rel200k/report-all.csv" | diff -q - <(cut -d, -f1-5 "$WORK/rel200k/report.csv") > /dev/null \
+  || { echo "MISMATCH: the counts with section 7 options differ from the plain run" >&2; exit 1; }
 gen "$WORK/rel50k" 50000 500000
 "$PL" tokenise -q --key "$KEY" "$WORK/rel50k/referrals.csv" --output "$WORK/rel50k/tokens.csv" --force
 run -n "$REPEAT" "relink-50k" "$(rows_of "$WORK/rel50k/usage.csv")" "$PL" relink -q --threads "$THREADS" \
@@ -124,6 +132,11 @@ run -n "$REPEAT" "relink-50k" "$(rows_of "$WORK/rel50k/usage.csv")" "$PL" relink
 echo "relink memory: 50k and 1M-person cohorts, same usage file" >&2
 run -n "$REPEAT" "relink-1m-cohort" "$(rows_of "$WORK/rel50k/usage.csv")" "$PL" relink -q --threads "$THREADS" \
     --cohort "$WORK/tok-1m.csv" --usage "$WORK/rel50k/usage.csv" --key "$KEY" --output "$WORK/rel1m-report.csv" --force
+for c in 50k:"$WORK/rel50k/tokens.csv" 1m-cohort:"$WORK/tok-1m.csv"; do
+  run -n "$REPEAT" "relink-$(echo "${c%%:*}")-all" "$(rows_of "$WORK/rel50k/usage.csv")" "$PL" relink -q --threads "$THREADS" \
+      --cohort "${c#*:}" --usage "$WORK/rel50k/usage.csv" --key "$KEY" --output "$WORK/rel-all-report.csv" \
+      --costs "$WORK/rel-all-costs.csv" --force "${ALL[@]}"
+done
 P1M=$(people_of "$WORK/tok-1m.csv")
 P50=$(people_of "$WORK/rel50k/tokens.csv")
 
@@ -134,17 +147,20 @@ echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /pro
 awk -F'\t' -v p1m="$P1M" -v p50="$P50" '
   { name[NR]=$1; rows[$1]=$2; wall[$1]=$3; rss[$1]=$4; order[NR]=$1 }
   END {
-    printf "%-18s %12s %9s %13s %10s %s\n", "run", "rows", "wall s", "rows/s", "peak MiB", "vs baseline"
+    printf "%-22s %12s %9s %13s %10s %s\n", "run", "rows", "wall s", "rows/s", "peak MiB", "vs baseline"
     for (i = 1; i <= NR; i++) {
       n = order[i]
       rate = (wall[n] > 0) ? rows[n] / wall[n] : 0
       base = ""
       if (n ~ /^tokenise-/) { b = n; sub(/^tokenise-/, "python-", b); if (wall[n] > 0) base = sprintf("%.1fx faster than Python", wall[b] / wall[n]) }
       if (n ~ /^relink-200k$/) { if (wall[n] > 0) base = sprintf("%.1fx faster than pandas", wall["pandas-200k"] / wall[n]) }
-      printf "%-18s %12d %9.2f %13.0f %10.1f %s\n", n, rows[n], wall[n], rate, rss[n] / 1024, base
+      if (n ~ /^relink-200k-all$/) { if (wall["relink-200k"] > 0) base = sprintf("%.2fx the plain run", wall[n] / wall["relink-200k"]) }
+      printf "%-22s %12d %9.2f %13.0f %10.1f %s\n", n, rows[n], wall[n], rate, rss[n] / 1024, base
     }
     if (p1m > p50) {
       slope = (rss["relink-1m-cohort"] - rss["relink-50k"]) * 1024 / (p1m - p50)
       printf "\nrelink memory: %.0f bytes per cohort person (peak RSS slope between cohorts of %d and %d people, same usage file)\n", slope, p50, p1m
+      slope = (rss["relink-1m-cohort-all"] - rss["relink-50k-all"]) * 1024 / (p1m - p50)
+      printf "relink memory with every section 7 option: %.0f bytes per cohort person\n", slope
     }
   }' "$RESULTS"
