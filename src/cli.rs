@@ -19,7 +19,7 @@ use crate::relink::report::Disclosure;
 use crate::synth::SynthSpec;
 
 /// `--version` text: the tool and the spec it implements.
-pub const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), " (SPEC 1.1, sections 1 to 6)");
+pub const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), " (SPEC 1.1, sections 1 to 7)");
 
 const LONG_ABOUT: &str = "\
 Keyed pseudonymisation of NHS numbers, and re-linkage of the tokens to \

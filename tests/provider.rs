@@ -485,7 +485,7 @@ fn completions_man_and_version() {
     assert_eq!(
         stdout(&out).trim(),
         format!(
-            "pseudolink {} (SPEC 1.1, sections 1 to 6)",
+            "pseudolink {} (SPEC 1.1, sections 1 to 7)",
             env!("CARGO_PKG_VERSION")
         )
     );
