@@ -403,7 +403,9 @@ fn the_html_report_has_costs_and_the_change_in_words() {
     let page = s.text("report.html");
     assert!(page.contains("<h2>Costs before and after</h2>"));
     assert!(
-        page.contains("the events cost £17993 before and £13906 after: £314.38 saved per patient"),
+        page.contains(
+            "the events cost £17,993 before and £13,906 after: £314.38 saved per patient"
+        ),
         "{page}"
     );
     assert!(

@@ -276,6 +276,32 @@ pub fn render(outcome: &Outcome, months: i32, disclosure: Disclosure) -> String 
     h
 }
 
+/// A released number with thousands separators for reading: `7990140`
+/// becomes `7,990,140`, `-1171.50` `-1,171.50`; `*` and text are kept.
+fn thousands(cell: &str) -> String {
+    let (sign, rest) = match cell.strip_prefix('-') {
+        Some(r) => ("-", r),
+        None => ("", cell),
+    };
+    let (whole, frac) = rest
+        .split_once('.')
+        .map_or((rest, None), |(w, f)| (w, Some(f)));
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return cell.to_string();
+    }
+    let mut out = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    match frac {
+        Some(f) => format!("{sign}{out}.{f}"),
+        None => format!("{sign}{out}"),
+    }
+}
+
 /// "N people" in words, for a released count: `*` reads "fewer than 8".
 fn people(cell: &str) -> String {
     match cell {
@@ -381,17 +407,17 @@ fn costs_section(h: &mut String, costs: &CostReport, disclosure: Disclosure, mon
             let _ = writeln!(
                 h,
                 "<li><strong>In total</strong>, the events cost £{} before and £{} after: {} per patient.</li>",
-                escape(pre),
-                escape(post),
+                escape(&thousands(pre)),
+                escape(&thousands(post)),
                 match saving.strip_prefix('-') {
-                    Some(more) => format!("£{} <em>more</em>", escape(more)),
-                    None => format!("£{} saved", escape(saving)),
+                    Some(more) => format!("£{} <em>more</em>", escape(&thousands(more))),
+                    None => format!("£{} saved", escape(&thousands(saving))),
                 }
             );
         }
         let ret = at("return_per_pound");
         if let Some(service) = costs.service_cost {
-            let service = crate::relink::values::format_milli(i128::from(service), 2);
+            let service = thousands(&crate::relink::values::format_milli(i128::from(service), 2));
             if ret == "*" || ret.is_empty() {
                 let _ = writeln!(h, "<li>The service costs £{service} per patient; the return per pound cannot be shown because the costs rest on small numbers.</li>");
             } else {
@@ -423,6 +449,17 @@ th{background:#f0f4f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands("7990140"), "7,990,140");
+        assert_eq!(thousands("-1171.50"), "-1,171.50");
+        assert_eq!(thousands("299.17"), "299.17");
+        assert_eq!(thousands("100"), "100");
+        assert_eq!(thousands("1000"), "1,000");
+        assert_eq!(thousands("*"), "*");
+        assert_eq!(thousands(""), "");
+    }
 
     #[test]
     fn escapes_markup() {
