@@ -228,6 +228,71 @@ pub struct RelinkArgs {
     /// The service's cost per patient in pounds, for the return per pound; needs --unit-costs.
     #[arg(long, value_name = "POUNDS", requires = "unit_costs")]
     pub service_cost: Option<String>,
+    /// The ICB's registered population (one row per person), to draw a matched comparison group from.
+    #[arg(long, value_name = "FILE", help_heading = "Comparison group")]
+    pub population: Option<PathBuf>,
+    /// Population column holding NHS numbers (needs --key) [default: nhs_number].
+    #[arg(
+        long,
+        value_name = "COL",
+        conflicts_with = "population_token_column",
+        requires = "population",
+        help_heading = "Comparison group"
+    )]
+    pub population_nhs_column: Option<ColumnSpec>,
+    /// Population column holding tokens made with the same key.
+    #[arg(
+        long,
+        value_name = "COL",
+        requires = "population",
+        help_heading = "Comparison group"
+    )]
+    pub population_token_column: Option<ColumnSpec>,
+    /// Field delimiter of the population file alone [default: --delimiter].
+    #[arg(long, value_name = "C", value_parser = parse_delimiter, requires = "population", help_heading = "Comparison group")]
+    pub population_delimiter: Option<u8>,
+    /// A column, in both the cohort and the population file, that a control must share with its case (repeat: age band, sex, deprivation decile, practice).
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "population",
+        help_heading = "Comparison group"
+    )]
+    pub match_on: Vec<String>,
+    /// Controls wanted per case.
+    #[arg(
+        long,
+        value_name = "K",
+        default_value_t = 3,
+        requires = "population",
+        help_heading = "Comparison group"
+    )]
+    pub controls: usize,
+    /// Seed for the order in which ties are broken; the same seed and input give the same controls.
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 1,
+        requires = "population",
+        help_heading = "Comparison group"
+    )]
+    pub seed: u64,
+    /// Take no control whose pre-window counts differ from the case's by more than N events in all.
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "population",
+        help_heading = "Comparison group"
+    )]
+    pub caliper: Option<u32>,
+    /// Write the balance table (standardised mean differences before and after matching).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "population",
+        help_heading = "Comparison group"
+    )]
+    pub balance: Option<PathBuf>,
     /// Replace existing output files.
     #[arg(long)]
     pub force: bool,
@@ -294,6 +359,14 @@ impl RelinkArgs {
                 }
             },
         };
+        if !(1..=20).contains(&self.controls) {
+            return Err(Error::Usage("--controls must be from 1 to 20".into()));
+        }
+        let population_id = match (self.population_token_column, self.population_nhs_column) {
+            (Some(t), _) => UsageId::Token(t),
+            (None, Some(n)) => UsageId::Nhs(n),
+            (None, None) => UsageId::Nhs(ColumnSpec::Name("nhs_number".into())),
+        };
         let usage_id = match (self.usage_token_column, self.usage_nhs_column) {
             (Some(t), _) => UsageId::Token(t),
             (None, Some(n)) => UsageId::Nhs(n),
@@ -335,6 +408,19 @@ impl RelinkArgs {
             unit_costs: self.unit_costs,
             costs: self.costs,
             service_cost,
+            population: self.population,
+            population_id,
+            population_csv: CsvOptions {
+                delimiter: self.population_delimiter.unwrap_or(self.delimiter),
+                has_headers: true,
+            },
+            match_on: self.match_on.into_iter().map(ColumnSpec::Name).collect(),
+            matching: crate::relink::matching::MatchOptions {
+                controls: self.controls,
+                seed: self.seed,
+                caliper: self.caliper,
+            },
+            balance: self.balance,
             force: self.force,
             threads: self.run.threads()?,
             messages: self.run.messages(),

@@ -15,10 +15,13 @@ use crate::provider::manifest::Manifest;
 use crate::provider::token::Tokeniser;
 use crate::relink::cohort::{load_cohort, Cohort, CohortColumns};
 use crate::relink::costs::{CostReport, UnitCosts};
+use crate::relink::matching::{match_controls, write_balance, MatchOptions};
+use crate::relink::population::{load_population, PopulationColumns};
 use crate::relink::report::{build, members, Disclosure};
-use crate::relink::usage::{count_usage, Usage, UsageColumns, UsageIds};
+use crate::relink::usage::{count_usage, People, Usage, UsageColumns, UsageIds};
 use crate::relink::values::format_milli;
 use crate::relink::Outcome;
+use crate::relink::PopulationSummary;
 
 /// How the usage file identifies people.
 #[derive(Clone, Debug)]
@@ -80,6 +83,18 @@ pub struct RelinkOptions {
     pub costs: Option<PathBuf>,
     /// The service's cost per patient, in thousandths of a pound.
     pub service_cost: Option<u64>,
+    /// The ICB's registered population, for a matched comparison group.
+    pub population: Option<PathBuf>,
+    /// How the population file identifies people.
+    pub population_id: UsageId,
+    /// CSV dialect of the population file.
+    pub population_csv: CsvOptions,
+    /// Columns a control shares with its case.
+    pub match_on: Vec<ColumnSpec>,
+    /// Matching: controls per case, seed, caliper.
+    pub matching: MatchOptions,
+    /// The balance table.
+    pub balance: Option<PathBuf>,
     /// Replace existing outputs.
     pub force: bool,
     /// Worker threads.
@@ -141,11 +156,15 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
         opts.people.as_deref(),
         opts.html.as_deref(),
         opts.costs.as_deref(),
+        opts.balance.as_deref(),
     ]
     .into_iter()
     .flatten()
     .collect();
-    check_outputs(&[&cohort_src, &usage_src], &outputs, opts.force)?;
+    let population_src = opts.population.as_ref().map(|p| Source::Path(p.clone()));
+    let mut inputs = vec![&cohort_src, &usage_src];
+    inputs.extend(population_src.as_ref());
+    check_outputs(&inputs, &outputs, opts.force)?;
     if opts.cohort == opts.usage {
         return Err(Error::SameFile {
             first: cohort_src,
@@ -180,6 +199,9 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
     if let (UsageId::Token(_), Some(path)) = (&opts.usage_id, usage_src.path()) {
         check_manifest(path, "the usage file's manifest", &mut seen, msg)?;
     }
+    if let (UsageId::Token(_), Some(path)) = (&opts.population_id, &opts.population) {
+        check_manifest(path, "the population file's manifest", &mut seen, msg)?;
+    }
     let tokeniser = match &opts.key {
         Some(path) => {
             let key = load_key(path, msg)?;
@@ -208,6 +230,7 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
             token: token_column,
             date: opts.cohort_date_column.clone(),
             group_by: opts.group_by.clone(),
+            match_on: opts.match_on.clone(),
         },
         opts.months,
     )?;
@@ -227,6 +250,37 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
             ))
         }
     };
+    let population = match &population_src {
+        None => None,
+        Some(src) => {
+            let (id, ids) = match (&opts.population_id, &tokeniser) {
+                (UsageId::Nhs(c), Some(t)) => (c.clone(), UsageIds::Nhs(t)),
+                (UsageId::Token(c), _) => (c.clone(), UsageIds::Tokens),
+                (UsageId::Nhs(_), None) => {
+                    return Err(Error::Usage(
+                        "the population file's NHS numbers must be tokenised with the key: give --key FILE, or, if the population file is already tokenised, --population-token-column COL".into(),
+                    ))
+                }
+            };
+            let p = load_population(
+                src,
+                opts.population_csv,
+                &PopulationColumns {
+                    id,
+                    match_on: cohort.match_columns.clone(),
+                },
+                &ids,
+                &cohort.strata,
+            )?;
+            if p.is_empty() {
+                return Err(Error::NothingToReport(format!(
+                    "{src}: nobody in the population shares the --match-on values of anyone in the cohort ({} rows read), so no controls can be found; check that both files hold the same values (for example the same age bands)",
+                    p.rows_read
+                )));
+            }
+            Some(p)
+        }
+    };
     let usage = count_usage(
         &usage_src,
         opts.usage_csv,
@@ -238,7 +292,10 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
             first_post: !opts.within.is_empty(),
         },
         &ids,
-        &cohort,
+        People {
+            cohort: &cohort,
+            population: population.as_ref(),
+        },
         opts.threads,
         &Progress::new("relink", input_size(&usage_src), msg.quiet),
     )?;
@@ -274,7 +331,10 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
         )));
     }
     let members = members(&cohort, &included);
-    let report = build(&cohort, &usage, &members, &opts.within);
+    let comparison = population
+        .as_ref()
+        .map(|p| match_controls(&cohort, &usage, p, &included, opts.matching));
+    let report = build(&cohort, &usage, &members, &opts.within, comparison.as_ref());
     let costs = match &unit_costs {
         Some((file, u)) => {
             let unit = u.for_types(&usage.types, file)?;
@@ -291,6 +351,14 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
     let mut outcome = Outcome {
         report,
         costs,
+        comparison,
+        population: population.map(|p| PopulationSummary {
+            rows_read: p.rows_read,
+            people: p.len() as u64,
+            duplicate_tokens: p.duplicate_tokens,
+            unusable_ids: p.invalid_numbers.total() + p.invalid_tokens,
+            outside_strata: p.outside_strata,
+        }),
         key_id: seen.map(|(_, id)| id),
         coverage: (start, end, inferred),
         excluded_incomplete_window: excluded,
@@ -312,6 +380,13 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
         let page = crate::relink::html::render(&outcome, opts.months, opts.disclosure);
         let mut out = AtomicOutput::create(Some(p), opts.force)?;
         out.put(page.as_bytes())?;
+        out.commit()?;
+        outcome.written.push(p.clone());
+    }
+    if let (Some(p), Some(c)) = (&opts.balance, &outcome.comparison) {
+        let mut out = AtomicOutput::create(Some(p), opts.force)?;
+        let label = out.label().clone();
+        out = write_balance(out, c, opts.disclosure).map_err(|e| csv_write_error(&label, e))?;
         out.commit()?;
         outcome.written.push(p.clone());
     }

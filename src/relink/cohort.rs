@@ -25,6 +25,8 @@ pub struct CohortColumns {
     pub date: ColumnSpec,
     /// Columns to group by.
     pub group_by: Vec<ColumnSpec>,
+    /// Columns a control must share with its case (`--match-on`), by name.
+    pub match_on: Vec<ColumnSpec>,
 }
 
 /// One cohort member: token and person.
@@ -36,20 +38,113 @@ pub struct Entry {
     pub person: Person,
     /// Row of the cohort file it came from (ties go to the earlier row).
     order: u32,
+    /// The person's stratum of `--match-on` values (0 without matching).
+    pub stratum: u32,
+}
+
+/// Distinct tuples of `--match-on` values, numbered in order of first
+/// appearance: the strata inside which controls are found.
+#[derive(Clone, Debug, Default)]
+pub struct Strata {
+    ids: HashMap<Vec<String>, u32>,
+    /// The values of each stratum.
+    pub values: Vec<Vec<String>>,
+}
+
+impl Strata {
+    /// The id of a tuple of values, adding it when new.
+    pub fn intern(&mut self, key: &[String]) -> u32 {
+        if let Some(&s) = self.ids.get(key) {
+            return s;
+        }
+        let s = self.values.len() as u32;
+        self.values.push(key.to_vec());
+        self.ids.insert(key.to_vec(), s);
+        s
+    }
+
+    /// The id of a tuple of values already seen.
+    pub fn get(&self, key: &[String]) -> Option<u32> {
+        self.ids.get(key).copied()
+    }
+
+    /// How many strata there are.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+/// A cell's text as a group or stratum value: trimmed, `(blank)` when empty.
+pub fn label(cell: &[u8]) -> String {
+    let v = String::from_utf8_lossy(cell).trim().to_string();
+    if v.is_empty() {
+        "(blank)".to_string()
+    } else {
+        v
+    }
+}
+
+/// A bucket index on tokens' leading bits, over a slice sorted by token.
+///
+/// Tokens are HMAC outputs, so their leading bits are uniform: with about
+/// one bucket per four tokens, a lookup reads one 4-byte bucket bound and
+/// then scans a few adjacent entries.
+#[derive(Clone, Debug, Default)]
+pub struct TokenIndex {
+    bounds: Vec<u32>,
+    shift: u32,
+}
+
+impl TokenIndex {
+    /// Builds the index over `n` tokens given in sorted order.
+    pub fn build<'a>(tokens: impl Iterator<Item = &'a [u8; 32]>, n: usize) -> TokenIndex {
+        let bits = (n / 4).max(1).ilog2() + 1;
+        let shift = 64 - bits;
+        let mut bounds = vec![0u32; (1usize << bits) + 1];
+        for t in tokens {
+            bounds[(lead(t) >> shift) as usize + 1] += 1;
+        }
+        for i in 1..bounds.len() {
+            bounds[i] += bounds[i - 1];
+        }
+        TokenIndex { bounds, shift }
+    }
+
+    /// The position of `token` in `items` (sorted by token, as built).
+    pub fn find<T>(
+        &self,
+        items: &[T],
+        token: &[u8; 32],
+        key: impl Fn(&T) -> &[u8; 32],
+    ) -> Option<u32> {
+        let b = (lead(token) >> self.shift) as usize;
+        let (lo, hi) = (self.bounds[b] as usize, self.bounds[b + 1] as usize);
+        let slice = &items[lo..hi];
+        let i = if slice.len() <= 16 {
+            slice.iter().position(|e| key(e) == token)?
+        } else {
+            slice.binary_search_by(|e| key(e).cmp(token)).ok()?
+        };
+        Some((lo + i) as u32)
+    }
 }
 
 /// The cohort: one entry per distinct token, sorted by token, with a
-/// bucket index on the tokens' leading bits.
-///
-/// Tokens are HMAC outputs, so their leading bits are uniform: with about
-/// one bucket per four people, a lookup reads one 4-byte bucket bound and
-/// then scans a few adjacent entries. Memory is about 52 bytes a person
-/// plus 1 to 2 for the buckets, with no hash-table slack.
+/// [`TokenIndex`]. Memory is about 56 bytes a person plus 1 to 2 for the
+/// buckets, with no hash-table slack.
 pub struct Cohort {
     /// Entries sorted by token.
     pub entries: Vec<Entry>,
-    buckets: Vec<u32>,
-    shift: u32,
+    index: TokenIndex,
+    /// The strata of `--match-on` values (empty without matching).
+    pub strata: Strata,
+    /// Header names of the `--match-on` columns.
+    pub match_columns: Vec<String>,
     /// Distinct group values, in order of first appearance.
     pub groups: Vec<Vec<String>>,
     /// Header names of the group-by columns.
@@ -67,7 +162,7 @@ fn lead(token: &[u8; 32]) -> u64 {
 impl Cohort {
     /// Builds the index from entries (any order, duplicates allowed): each
     /// token keeps its earliest date, the earlier row winning a tie.
-    fn index(mut entries: Vec<Entry>) -> (Vec<Entry>, Vec<u32>, u32, u64) {
+    fn index(mut entries: Vec<Entry>) -> (Vec<Entry>, TokenIndex, u64) {
         entries.sort_unstable_by(|a, b| {
             (a.token, a.person.date, a.order).cmp(&(b.token, b.person.date, b.order))
         });
@@ -75,16 +170,8 @@ impl Cohort {
         entries.dedup_by(|later, first| later.token == first.token);
         entries.shrink_to_fit();
         let duplicates = (before - entries.len()) as u64;
-        let bits = (entries.len() / 4).max(1).ilog2() + 1;
-        let shift = 64 - bits;
-        let mut buckets = vec![0u32; (1usize << bits) + 1];
-        for e in &entries {
-            buckets[(lead(&e.token) >> shift) as usize + 1] += 1;
-        }
-        for i in 1..buckets.len() {
-            buckets[i] += buckets[i - 1];
-        }
-        (entries, buckets, shift, duplicates)
+        let index = TokenIndex::build(entries.iter().map(|e| &e.token), entries.len());
+        (entries, index, duplicates)
     }
 
     /// Number of people.
@@ -99,15 +186,7 @@ impl Cohort {
 
     /// The index of a token's entry.
     pub fn find(&self, token: &[u8; 32]) -> Option<u32> {
-        let b = (lead(token) >> self.shift) as usize;
-        let (lo, hi) = (self.buckets[b] as usize, self.buckets[b + 1] as usize);
-        let slice = &self.entries[lo..hi];
-        let i = if slice.len() <= 16 {
-            slice.iter().position(|e| e.token == *token)?
-        } else {
-            slice.binary_search_by(|e| e.token.cmp(token)).ok()?
-        };
-        Some((lo + i) as u32)
+        self.index.find(&self.entries, token, |e| &e.token)
     }
 
     /// The person at an index.
@@ -195,6 +274,17 @@ pub fn load_cohort(
         .iter()
         .map(|&c| header_name(&reader, c))
         .collect();
+    let match_cols = cols
+        .match_on
+        .iter()
+        .map(|m| resolve(m, "--match-on", &reader))
+        .collect::<Result<Vec<_>>>()?;
+    let match_columns = match_cols
+        .iter()
+        .map(|&c| header_name(&reader, c))
+        .collect();
+    let mut strata = Strata::default();
+    let mut match_key: Vec<String> = Vec::with_capacity(match_cols.len());
 
     let mut groups: Vec<Vec<String>> = Vec::new();
     let mut rows_read = 0u64;
@@ -224,15 +314,14 @@ pub fn load_cohort(
             let d = date_cell(&batch.field(i, date_col), file, row, &date_name)?;
             key.clear();
             for &c in &group_cols {
-                let v = String::from_utf8_lossy(&batch.field(i, c))
-                    .trim()
-                    .to_string();
-                key.push(if v.is_empty() {
-                    "(blank)".to_string()
-                } else {
-                    v
-                });
+                key.push(label(&batch.field(i, c)));
             }
+            match_key.clear();
+            for &c in &match_cols {
+                match_key.push(label(&batch.field(i, c)));
+            }
+            // Without --match-on everyone shares the one empty stratum.
+            let stratum = strata.intern(&match_key);
             let group = match group_ids.get(&key) {
                 Some(&g) => g,
                 None => {
@@ -251,15 +340,17 @@ pub fn load_cohort(
                 token,
                 person: Person::new(d, months, group),
                 order,
+                stratum,
             });
             rows_read += 1;
         }
     }
-    let (entries, buckets, shift, duplicate_tokens) = Cohort::index(entries);
+    let (entries, index, duplicate_tokens) = Cohort::index(entries);
     Ok(Cohort {
         entries,
-        buckets,
-        shift,
+        index,
+        strata,
+        match_columns,
         groups,
         group_columns,
         rows_read,
@@ -289,6 +380,7 @@ mod tests {
                 token: tok(i),
                 person: Person::new(d("2024-06-01"), 6, i % 3),
                 order: i,
+                stratum: 0,
             });
         }
         // Duplicates: a later date (ignored) and an earlier one (kept).
@@ -296,17 +388,20 @@ mod tests {
             token: tok(5),
             person: Person::new(d("2024-09-01"), 6, 9),
             order: 1000,
+            stratum: 0,
         });
         entries.push(Entry {
             token: tok(7),
             person: Person::new(d("2024-01-01"), 6, 8),
             order: 1001,
+            stratum: 0,
         });
-        let (entries, buckets, shift, dups) = Cohort::index(entries);
+        let (entries, index, dups) = Cohort::index(entries);
         let c = Cohort {
             entries,
-            buckets,
-            shift,
+            index,
+            strata: Strata::default(),
+            match_columns: vec![],
             groups: vec![],
             group_columns: vec![],
             rows_read: 1002,

@@ -16,6 +16,8 @@
 pub mod cohort;
 pub mod costs;
 pub mod html;
+pub mod matching;
+pub mod population;
 pub mod report;
 pub mod stats;
 pub mod usage;
@@ -38,6 +40,10 @@ pub struct Outcome {
     pub report: Report,
     /// The costs, with `--unit-costs`.
     pub costs: Option<CostReport>,
+    /// The comparison group, with `--population`.
+    pub comparison: Option<matching::Comparison>,
+    /// What the population file held, with `--population`.
+    pub population: Option<PopulationSummary>,
     /// The cohort as read.
     pub cohort: Cohort,
     /// The usage counts.
@@ -52,6 +58,21 @@ pub struct Outcome {
     pub key_id: Option<KeyId>,
     /// Files written.
     pub written: Vec<PathBuf>,
+}
+
+/// What the population file held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PopulationSummary {
+    /// Data rows read.
+    pub rows_read: u64,
+    /// People kept (in a stratum some cohort member has).
+    pub people: u64,
+    /// Rows whose person appeared before.
+    pub duplicate_tokens: u64,
+    /// Rows with an unusable NHS number or token.
+    pub unusable_ids: u64,
+    /// Rows in a stratum no cohort member has.
+    pub outside_strata: u64,
 }
 
 impl Outcome {
@@ -96,6 +117,23 @@ impl Outcome {
         }
         if u.invalid_tokens > 0 {
             let _ = writeln!(s, "  cells that are not tokens: {}", u.invalid_tokens);
+        }
+        if let (Some(p), Some(c)) = (&self.population, &self.comparison) {
+            let _ = writeln!(
+                s,
+                "population: {} rows, {} people in the cohort's strata ({} in no cohort member's stratum, {} repeated, {} unusable ids); {} usage rows are theirs",
+                p.rows_read, p.people, p.outside_strata, p.duplicate_tokens, p.unusable_ids, u.rows_in_population
+            );
+            let _ = writeln!(
+                s,
+                "comparison: {} cases, {} matched with {} controls (up to {} each); unmatched: {} (no control in their stratum{}; they stay in the report, not in the comparison)",
+                c.cases,
+                c.cases - c.unmatched,
+                c.controls,
+                c.wanted,
+                c.unmatched,
+                if c.unmatched > 0 { " within reach" } else { "" }
+            );
         }
         s
     }

@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use crate::relink::cohort::Cohort;
+use crate::relink::matching::Comparison;
 use crate::relink::stats::{format_4g, wilcoxon_p};
 use crate::relink::usage::{Usage, NO_POST_EVENT};
 use crate::relink::values::format_milli;
@@ -61,6 +62,73 @@ pub struct Row {
     pub within: Vec<u64>,
     /// The value column's figures, when there is one.
     pub value: Option<ValueFigures>,
+    /// The comparison group's figures, with `--population`.
+    pub comparison: Option<ComparisonFigures>,
+}
+
+/// A row's matched cases and their controls (section 8).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ComparisonFigures {
+    /// Matched cases in the row.
+    pub cases: u64,
+    /// The matched cases' pre-window events.
+    pub case_pre: u64,
+    /// The matched cases' post-window events.
+    pub case_post: u64,
+    /// Controls (people matched).
+    pub controls: u64,
+    /// The controls' pre-window events.
+    pub control_pre: u64,
+    /// The controls' post-window events.
+    pub control_post: u64,
+    /// Mean over matched cases of (case post − pre) − (mean of its
+    /// controls' post − pre).
+    pub did: Option<f64>,
+    /// Its 95% confidence interval (mean ± 1.96 standard errors), with at
+    /// least two matched cases.
+    pub ci: Option<(f64, f64)>,
+}
+
+impl ComparisonFigures {
+    /// Sums and the difference-in-differences over `members`.
+    pub fn over(members: &[usize], counts: &[[u32; 2]], comparison: &Comparison, t: usize) -> Self {
+        let mut f = ComparisonFigures {
+            cases: 0,
+            case_pre: 0,
+            case_post: 0,
+            controls: 0,
+            control_pre: 0,
+            control_post: 0,
+            did: None,
+            ci: None,
+        };
+        let mut diffs = Vec::new();
+        for &p in members {
+            let Some(m) = &comparison.matched[p] else {
+                continue;
+            };
+            let [pre, post] = counts[p];
+            f.cases += 1;
+            f.case_pre += u64::from(pre);
+            f.case_post += u64::from(post);
+            f.controls += u64::from(m.k);
+            f.control_pre += u64::from(m.pre[t]);
+            f.control_post += u64::from(m.post[t]);
+            let control_change = (f64::from(m.post[t]) - f64::from(m.pre[t])) / f64::from(m.k);
+            diffs.push((f64::from(post) - f64::from(pre)) - control_change);
+        }
+        let n = diffs.len() as f64;
+        if !diffs.is_empty() {
+            let mean = diffs.iter().sum::<f64>() / n;
+            f.did = Some(mean);
+            if diffs.len() >= 2 {
+                let var = diffs.iter().map(|d| (d - mean) * (d - mean)).sum::<f64>() / (n - 1.0);
+                let half = 1.96 * (var / n).sqrt();
+                f.ci = Some((mean - half, mean + half));
+            }
+        }
+        f
+    }
 }
 
 /// Sums of the value column over a row's people (section 7).
@@ -192,6 +260,33 @@ impl Row {
                 &format_4g,
             ));
         }
+        if let Some(c) = &self.comparison {
+            let per = |events: u64| (c.controls > 0).then(|| events as f64 / c.controls as f64);
+            cells.push(count(c.controls));
+            cells.push(count(c.control_pre));
+            cells.push(count(c.control_post));
+            cells.push(derived(
+                &[c.control_pre, c.controls],
+                per(c.control_pre),
+                &two,
+            ));
+            cells.push(derived(
+                &[c.control_post, c.controls],
+                per(c.control_post),
+                &two,
+            ));
+            let rests = [
+                c.cases,
+                c.case_pre,
+                c.case_post,
+                c.controls,
+                c.control_pre,
+                c.control_post,
+            ];
+            cells.push(derived(&rests, c.did, &two));
+            cells.push(derived(&rests, c.ci.map(|ci| ci.0), &two));
+            cells.push(derived(&rests, c.ci.map(|ci| ci.1), &two));
+        }
         cells
     }
 }
@@ -207,13 +302,29 @@ pub struct Report {
     pub within_days: Vec<u32>,
     /// Whether the value columns are there.
     pub has_value: bool,
+    /// Whether the comparison columns are there.
+    pub has_comparison: bool,
 }
+
+/// The comparison columns (section 8), last in every row.
+pub const COMPARISON_COLUMNS: [&str; 8] = [
+    "controls",
+    "control_pre_events",
+    "control_post_events",
+    "control_pre_per_patient",
+    "control_post_per_patient",
+    "did_per_patient",
+    "did_ci_low",
+    "did_ci_high",
+];
 
 /// One event type's per-person data, for the people of one row.
 struct TypeData<'a> {
+    t: usize,
     counts: &'a [[u32; 2]],
     values: &'a [[u64; 2]],
     first_post: &'a [u16],
+    comparison: Option<&'a Comparison>,
 }
 
 fn row_for(
@@ -235,6 +346,9 @@ fn row_for(
         changed: [0; 3],
         within: vec![0; within_days.len()],
         value: None,
+        comparison: data
+            .comparison
+            .map(|c| ComparisonFigures::over(members, data.counts, c, data.t)),
     };
     let mut diffs = Vec::with_capacity(members.len());
     for &p in members {
@@ -303,11 +417,14 @@ pub fn build(
     usage: &Usage,
     members: &[(Vec<String>, Vec<usize>)],
     within_days: &[u32],
+    comparison: Option<&Comparison>,
 ) -> Report {
     let data = |t: usize| TypeData {
+        t,
         counts: &usage.counts[t],
         values: &usage.values[t],
         first_post: &usage.first_post[t],
+        comparison,
     };
     let mut rows = Vec::new();
     for (group, people) in members {
@@ -320,6 +437,7 @@ pub fn build(
         rows,
         within_days: within_days.to_vec(),
         has_value: usage.value_column.is_some(),
+        has_comparison: comparison.is_some(),
     }
 }
 
@@ -351,6 +469,9 @@ impl Report {
                 ]
                 .map(String::from),
             );
+        }
+        if self.has_comparison {
+            h.extend(COMPARISON_COLUMNS.map(String::from));
         }
         h
     }
@@ -394,6 +515,21 @@ impl Report {
             let at = 13 + 2 * self.within_days.len();
             keep.extend([at, at + 1, at + 2]);
             header.extend(["pre value", "post value", "value %"].map(String::from));
+        }
+        if self.has_comparison {
+            let at = 13 + 2 * self.within_days.len() + if self.has_value { 4 } else { 0 };
+            keep.extend([at, at + 3, at + 4, at + 5, at + 6, at + 7]);
+            header.extend(
+                [
+                    "controls",
+                    "ctrl pre/pt",
+                    "ctrl post/pt",
+                    "DiD/pt",
+                    "CI low",
+                    "CI high",
+                ]
+                .map(String::from),
+            );
         }
         let mut lines = vec![header];
         for r in &self.rows {
@@ -456,6 +592,7 @@ mod tests {
             changed: [0; 3],
             within: vec![],
             value: None,
+            comparison: None,
         }
     }
 

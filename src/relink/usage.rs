@@ -11,8 +11,9 @@
 use jiff::civil::Date;
 
 use super::cohort::{date_cell, header_name, open_with_header, Cohort};
+use super::population::Population;
 use super::values::parse_milli;
-use super::windows::Window;
+use super::windows::{Window, EARLIEST};
 use crate::error::{shown_value, Error, Result, Source};
 use crate::io::csv::{resolve_column, Batch, ColumnSpec, CsvOptions};
 use crate::io::pipeline::{run_ordered, Pool};
@@ -47,6 +48,40 @@ pub struct UsageColumns {
 /// No post-window event of that type.
 pub const NO_POST_EVENT: u16 = u16::MAX;
 
+/// Whose events are counted: the cohort's, and with a comparison group the
+/// population's as well.
+#[derive(Clone, Copy)]
+pub struct People<'a> {
+    /// The cohort.
+    pub cohort: &'a Cohort,
+    /// The population, with `--population`.
+    pub population: Option<&'a Population>,
+}
+
+/// A population event, packed: the person's number (32 bits), the day
+/// (days since 1900-01-01, 24 bits) and the event type (8 bits), so that
+/// sorting the numbers sorts by person, then day.
+pub fn pack_event(person: u32, day: u32, event_type: usize) -> u64 {
+    (u64::from(person) << 32) | (u64::from(day) << 8) | event_type as u64
+}
+
+/// The parts of a packed event: person, day, type.
+pub fn unpack_event(e: u64) -> (u32, u32, usize) {
+    (
+        (e >> 32) as u32,
+        ((e >> 8) & 0xFF_FFFF) as u32,
+        (e & 0xFF) as usize,
+    )
+}
+
+/// Days since 1900-01-01.
+pub fn day_number(d: Date) -> u32 {
+    (d - EARLIEST).get_days().max(0) as u32
+}
+
+/// At most this many event types with `--population` (8 bits a type).
+pub const MAX_TYPES_WITH_POPULATION: usize = 255;
+
 /// Per-person event counts from the usage file, before any exclusion.
 pub struct Usage {
     /// Event types in sorted order.
@@ -62,6 +97,11 @@ pub struct Usage {
     pub first_post: Vec<Vec<u16>>,
     /// The value column's header name, when there is one.
     pub value_column: Option<String>,
+    /// The population's events ([`pack_event`]), sorted; empty without a
+    /// population.
+    pub events: Vec<u64>,
+    /// Rows whose person is in the population.
+    pub rows_in_population: u64,
     /// Data rows read.
     pub rows_read: u64,
     /// Rows whose person is in the cohort.
@@ -87,25 +127,36 @@ impl Usage {
 
 const NOBODY: u32 = u32::MAX;
 
+/// One usage row as a worker reads it: cohort index (or NOBODY), event
+/// date, value in thousandths (0 without a value column), population number
+/// (or NOBODY) and day number (with a population).
+type Row = (u32, Date, u64, u32, u32);
+
 struct Parsed {
     batch: Batch,
-    /// Person index (or NOBODY), event date and value (thousandths; 0
-    /// without a value column), per row.
-    rows: Vec<(u32, Date, u64)>,
+    /// Person index (or NOBODY), event date, value (thousandths; 0
+    /// without a value column), and population number (or NOBODY) with the
+    /// day number, per row.
+    rows: Vec<Row>,
     invalid_numbers: ReasonCounts,
     invalid_tokens: u64,
     not_in_cohort: u64,
     range: Option<(Date, Date)>,
 }
 
-/// The cohort index of a token's person, or [`NOBODY`] (counted as not in
-/// the cohort).
-fn find_person(cohort: &Cohort, token: &[u8; 32], not_in_cohort: &mut u64) -> u32 {
-    match cohort.find(token) {
-        Some(p) => p,
+/// The cohort index of a token's person and their population number, each
+/// [`NOBODY`] when absent (a person in neither is counted as not in the
+/// cohort).
+fn find_people(people: People<'_>, token: &[u8; 32], not_in_cohort: &mut u64) -> (u32, u32) {
+    let in_population = people
+        .population
+        .and_then(|p| p.find(token))
+        .unwrap_or(NOBODY);
+    match people.cohort.find(token) {
+        Some(p) => (p, in_population),
         None => {
             *not_in_cohort += 1;
-            NOBODY
+            (NOBODY, in_population)
         }
     }
 }
@@ -116,7 +167,7 @@ pub fn count_usage(
     csv: CsvOptions,
     cols: &UsageColumns,
     ids: &UsageIds<'_>,
-    cohort: &Cohort,
+    people: People<'_>,
     threads: usize,
     progress: &Progress,
 ) -> Result<Usage> {
@@ -144,6 +195,8 @@ pub fn count_usage(
     let type_name = header_name(&reader, type_col);
     let value_name = value_col.map(|c| header_name(&reader, c));
     let first_post = cols.first_post;
+    let cohort = people.cohort;
+    let population = people.population;
 
     let mut usage = Usage {
         types: Vec::new(),
@@ -151,6 +204,8 @@ pub fn count_usage(
         values: Vec::new(),
         first_post: Vec::new(),
         value_column: value_name.clone(),
+        events: Vec::new(),
+        rows_in_population: 0,
         rows_read: 0,
         rows_matched: 0,
         rows_not_in_cohort: 0,
@@ -160,7 +215,7 @@ pub fn count_usage(
         date_range: None,
     };
     let recycler = reader.recycler();
-    let rows_pool: Pool<Vec<(u32, Date, u64)>> = Pool::default();
+    let rows_pool: Pool<Vec<Row>> = Pool::default();
     let work = |batch: Batch| -> Result<Parsed> {
         let mut out = Parsed {
             rows: rows_pool.get(),
@@ -199,7 +254,12 @@ pub fn count_usage(
                 _ => 0,
             };
             let cell = b.field(i, id_col);
-            let person = match ids {
+            let day = if population.is_some() {
+                day_number(d)
+            } else {
+                0
+            };
+            let (person, in_population) = match ids {
                 UsageIds::Nhs(_) => {
                     match canonicalise(&cell) {
                         Ok(number) => {
@@ -208,21 +268,24 @@ pub fn count_usage(
                         }
                         Err(reason) => out.invalid_numbers.add(reason),
                     }
-                    NOBODY
+                    (NOBODY, NOBODY)
                 }
                 UsageIds::Tokens => match parse_token(cell.trim_ascii()) {
-                    Some(t) => find_person(cohort, &t, &mut out.not_in_cohort),
+                    Some(t) => find_people(people, &t, &mut out.not_in_cohort),
                     None => {
                         out.invalid_tokens += 1;
-                        NOBODY
+                        (NOBODY, NOBODY)
                     }
                 },
             };
-            out.rows.push((person, d, value));
+            out.rows.push((person, d, value, in_population, day));
         }
         if let UsageIds::Nhs(t) = ids {
             t.each_token(&waiting_numbers, |k, token| {
-                out.rows[waiting_rows[k]].0 = find_person(cohort, token, &mut out.not_in_cohort);
+                let (person, in_population) = find_people(people, token, &mut out.not_in_cohort);
+                let row = &mut out.rows[waiting_rows[k]];
+                row.0 = person;
+                row.3 = in_population;
             });
         }
         Ok(out)
@@ -231,7 +294,7 @@ pub fn count_usage(
     let consume = |parsed: Result<Parsed>| -> Result<()> {
         let p = parsed?;
         let b = &p.batch;
-        for (i, &(person, d, value)) in p.rows.iter().enumerate() {
+        for (i, &(person, d, value, in_population, day)) in p.rows.iter().enumerate() {
             let ty = b.field(i, type_col);
             let ty = ty.trim_ascii();
             let t = match type_index.iter().find(|(name, _)| name.as_slice() == ty) {
@@ -244,6 +307,12 @@ pub fn count_usage(
                             "{file}: row {}, column {type_name:?}: the event type is empty, too long or not UTF-8 text; every usage row needs a type such as AE or NEL",
                             b.row(i)
                         )))?;
+                    if population.is_some() && usage.types.len() >= MAX_TYPES_WITH_POPULATION {
+                        return Err(Error::Usage(format!(
+                            "{file}: row {}: more than {MAX_TYPES_WITH_POPULATION} event types; a comparison group (--population) handles at most {MAX_TYPES_WITH_POPULATION}",
+                            b.row(i)
+                        )));
+                    }
                     usage.types.push(name.to_string());
                     usage.counts.push(vec![[0, 0]; cohort.len()]);
                     let people_if = |on: bool| if on { cohort.len() } else { 0 };
@@ -257,6 +326,10 @@ pub fn count_usage(
                     usage.types.len() - 1
                 }
             };
+            if in_population != NOBODY {
+                usage.rows_in_population += 1;
+                usage.events.push(pack_event(in_population, day, t));
+            }
             if person == NOBODY {
                 continue;
             }
@@ -313,6 +386,20 @@ pub fn count_usage(
     fn reorder<T>(v: &mut Vec<Vec<T>>, order: &[usize]) {
         let mut old = std::mem::take(v);
         *v = order.iter().map(|&i| std::mem::take(&mut old[i])).collect();
+    }
+    if !usage.events.is_empty() {
+        // Types were numbered as they appeared; renumber them in the
+        // report's order, then sort by person and day.
+        let mut new_index = vec![0usize; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_index[old] = new;
+        }
+        for e in usage.events.iter_mut() {
+            let (person, day, t) = unpack_event(*e);
+            *e = pack_event(person, day, new_index[t]);
+        }
+        usage.events.sort_unstable();
+        usage.events.shrink_to_fit();
     }
     reorder(&mut usage.counts, &order);
     reorder(&mut usage.values, &order);
