@@ -446,6 +446,12 @@ pub struct SynthArgs {
     /// Percentage of referral rows made deliberately invalid (0 to 100).
     #[arg(long, value_name = "P", default_value_t = 3.0)]
     pub invalid_percent: f64,
+    /// Also write population.csv: N registered people whose referral follows peaks of use, and usage for all of them (a rehearsal of --population).
+    #[arg(long, value_name = "N")]
+    pub population: Option<u64>,
+    /// With --population: the true effect, the percentage of referred people's post-window events that do not happen.
+    #[arg(long, value_name = "PCT", default_value_t = 0.0, requires = "population")]
+    pub effect: f64,
     /// Folder to write referrals.csv and usage.csv into (created if needed).
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: PathBuf,
@@ -457,6 +463,22 @@ pub struct SynthArgs {
 impl SynthArgs {
     /// Checked options.
     pub fn options(self) -> Result<SynthOptions> {
+        if !(0.0..=100.0).contains(&self.effect) {
+            return Err(Error::Usage("--effect must be between 0 and 100".into()));
+        }
+        if let Some(n) = self.population {
+            if n < self.people || n == 0 {
+                return Err(Error::Usage(format!(
+                    "--population {n} must be at least --people {} (the people referred come from it)",
+                    self.people
+                )));
+            }
+            if self.test_numbers && n > 900_000 {
+                return Err(Error::Usage(
+                    "--test-numbers gives at most 900,000 distinct numbers: use a smaller --population".into(),
+                ));
+            }
+        }
         if !(0.0..=100.0).contains(&self.invalid_percent) {
             return Err(Error::Usage(
                 "--invalid-percent must be between 0 and 100".into(),
@@ -471,6 +493,14 @@ impl SynthArgs {
                 invalid_per_mille: (self.invalid_percent * 10.0).round() as u32,
                 months: 6,
             },
+            population: self.population.map(|n| crate::synth::population::PopulationSpec {
+                population: n,
+                referred: self.people,
+                events: self.events,
+                effect_pct: self.effect,
+                seed: self.seed,
+                test_numbers: self.test_numbers,
+            }),
             out_dir: self.out,
             force: self.force,
         })

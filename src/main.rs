@@ -115,6 +115,25 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Synth(args) => {
             let opts = args.options()?;
+            if let Some(spec) = &opts.population {
+                let (paths, truth) = cmd::synth::run_population(&opts, spec)?;
+                cmd::eprint_line(&format!(
+                    "wrote {} ({} people), {} ({} referred) and {} ({} usage rows)",
+                    shown_path(&paths[0]),
+                    truth.rows.0,
+                    shown_path(&paths[1]),
+                    truth.rows.1,
+                    shown_path(&paths[2]),
+                    truth.rows.2
+                ));
+                for (t, counterfactual, actual) in &truth.post_events {
+                    cmd::eprint_line(&format!(
+                        "true effect on {t} per referred person: {:.4} (post-window events {actual} with the effect, {counterfactual} without)",
+                        truth.per_person(t).unwrap_or(0.0)
+                    ));
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let (paths, counts) = cmd::synth::run(&opts)?;
             cmd::eprint_line(&format!(
                 "wrote {} ({} referral rows, {} deliberately invalid) and {} ({} usage rows)",

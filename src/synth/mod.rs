@@ -19,6 +19,8 @@ use jiff::civil::Date;
 
 use crate::error::Result;
 use crate::io::output::AtomicOutput;
+
+pub mod population;
 use crate::provider::nhs::NhsNumber;
 
 /// The cohorts of the synthetic referrals, with their relative sizes and
@@ -128,11 +130,11 @@ fn random_number(rng: &mut Rng, test_numbers: bool) -> NhsNumber {
     }
 }
 
-fn add_days(d: Date, days: i64) -> Date {
+pub(crate) fn add_days(d: Date, days: i64) -> Date {
     d.checked_add(jiff::Span::new().days(days)).unwrap_or(d)
 }
 
-fn days_between(a: Date, b: Date) -> i64 {
+pub(crate) fn days_between(a: Date, b: Date) -> i64 {
     (b - a).get_days().into()
 }
 
@@ -178,7 +180,7 @@ fn invalid_cell(kind: u64, d: &[u8; 10], out: &mut Vec<u8>) {
     }
 }
 
-fn write_date(out: &mut Vec<u8>, d: Date, uk: bool) {
+pub(crate) fn write_date(out: &mut Vec<u8>, d: Date, uk: bool) {
     if uk {
         let _ = write!(out, "{:02}/{:02}/{:04}", d.day(), d.month(), d.year());
     } else {
@@ -221,12 +223,12 @@ fn in_extract(date: Date, phase: Phase, window: i64, ds: Date, de: Date) -> f64 
 }
 
 /// Seeds the length-of-stay stream apart from the main one.
-const LOS_STREAM: u64 = 0x6c6f_735f_6461_7973;
+pub(crate) const LOS_STREAM: u64 = 0x6c6f_735f_6461_7973;
 
 /// A length of stay in days for an unplanned admission: a quarter leave
 /// the same day (0), the rest stay 1 + Poisson(4.5) days, a mean of about
 /// 4.1 days, near the average for emergency admissions in England.
-fn length_of_stay(rng: &mut Rng) -> u32 {
+pub(crate) fn length_of_stay(rng: &mut Rng) -> u32 {
     if rng.below(4) == 0 {
         0
     } else {
