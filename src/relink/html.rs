@@ -12,6 +12,7 @@ use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
 use crate::relink::costs::CostReport;
+use crate::relink::matching::Comparison;
 use crate::relink::report::Disclosure;
 use crate::relink::Outcome;
 
@@ -224,6 +225,9 @@ pub fn render(outcome: &Outcome, months: i32, disclosure: Disclosure) -> String 
     h.push_str("</tbody>\n</table></div>\n");
 
     change_sentences(&mut h, outcome, disclosure, &header, &cells, &total_rows);
+    if let Some(c) = &outcome.comparison {
+        comparison_section(&mut h, c, disclosure, &header, &cells, &total_rows, outcome, months);
+    }
     if let Some(costs) = &outcome.costs {
         costs_section(&mut h, costs, disclosure, months);
     }
@@ -363,6 +367,110 @@ fn change_sentences(
         h.push_str("<li>Counts are rounded to the nearest 5, and “fewer than 8” stands for a count from 1 to 7, which is not shown.</li>\n");
     }
     h.push_str("</ul>\n");
+}
+
+/// The comparison group: referred people and their matched controls before
+/// and after, the difference-in-differences with its interval, and the
+/// balance, in words (SPEC section 8).
+#[allow(clippy::too_many_arguments)]
+fn comparison_section(
+    h: &mut String,
+    c: &Comparison,
+    disclosure: Disclosure,
+    header: &[String],
+    cells: &[Vec<String>],
+    total_rows: &[usize],
+    outcome: &Outcome,
+    months: i32,
+) {
+    let col = |name: &str| header.iter().position(|c| c == name);
+    let per100 = |cell: &str| cell.parse::<f64>().ok().map(|x| (x * 100.0).round() as u64);
+    h.push_str("<h2>Against a matched comparison group</h2>\n");
+    let _ = writeln!(
+        h,
+        "<p>People are often referred when their need peaks, and their use of hospital care tends to fall afterwards whatever happens. To see past that, each referred person was matched with up to {} people from the ICB's registered population who were not referred by then, shared their {}, and had as nearly as possible the same use of each service in the {months} months before the referral date. Their use is counted over the same dates. The difference between the two changes (the difference-in-differences) is the estimate of the service's effect.</p>",
+        c.wanted,
+        if outcome.cohort.match_columns.is_empty() {
+            "ICB".to_string()
+        } else {
+            escape(&outcome.cohort.match_columns.join(", "))
+        }
+    );
+    h.push_str("<div class=\"charts\">\n");
+    let mut words = String::new();
+    for &i in total_rows {
+        let row = &cells[i];
+        let t = escape(&outcome.report.rows[i].event_type);
+        let get = |name: &str| col(name).map(|k| row[k].as_str()).unwrap_or("");
+        let bars = vec![
+            (
+                "Referred people".to_string(),
+                per100(get("pre_per_patient")),
+                per100(get("post_per_patient")),
+            ),
+            (
+                "Comparison group".to_string(),
+                per100(get("control_pre_per_patient")),
+                per100(get("control_post_per_patient")),
+            ),
+        ];
+        let _ = writeln!(
+            h,
+            "<figure>{}<figcaption>{t}: events per 100 people in the {months} months before (blue) and after (green). * = suppressed.</figcaption></figure>",
+            chart_svg(&format!("{t} per 100 people"), &bars)
+        );
+        let (did, lo, hi) = (get("did_per_patient"), get("did_ci_low"), get("did_ci_high"));
+        if did == "*" || did.is_empty() {
+            let _ = writeln!(words, "<li><strong>{t}.</strong> The difference-in-differences rests on numbers too small to show.</li>");
+        } else {
+            let reading = match (lo.parse::<f64>(), hi.parse::<f64>()) {
+                (Ok(_), Ok(u)) if u < 0.0 => "fewer events than the comparison group would suggest: a fall beyond what regression to the mean explains",
+                (Ok(l), Ok(_)) if l > 0.0 => "more events than the comparison group would suggest",
+                _ => "an interval that includes 0: no clear difference from the comparison group",
+            };
+            let _ = writeln!(
+                words,
+                "<li><strong>{t}.</strong> Difference-in-differences: {} events per person (95% interval {} to {}): {reading}.</li>",
+                escape(did),
+                escape(lo),
+                escape(hi)
+            );
+        }
+    }
+    h.push_str("</div>\n<ul>\n");
+    h.push_str(&words);
+    let matched = c.cases - c.unmatched;
+    let _ = writeln!(
+        h,
+        "<li><strong>Matching.</strong> {} of {} referred people with complete windows were matched, with {} controls in all.{}</li>",
+        shown(matched, disclosure),
+        shown(c.cases, disclosure),
+        shown(c.controls, disclosure),
+        if c.unmatched > 0 {
+            format!(
+                " {} had no possible control and are left out of this comparison (the tables above keep them).",
+                people(&shown(c.unmatched, disclosure))
+            )
+        } else {
+            String::new()
+        }
+    );
+    for b in &c.balance {
+        let f = |x: Option<f64>| x.map(|v| format!("{v:.2}")).unwrap_or_else(|| "0".into());
+        let _ = writeln!(
+            h,
+            "<li><strong>Balance, {}.</strong> Before matching, the referred people's use in the {months} months before differed from the population's by a standardised mean difference of {}; after matching, from their controls' by {} (under 0.1 is usually taken as well balanced).</li>",
+            escape(&b.measure),
+            f(b.smd_before),
+            f(b.smd_after)
+        );
+    }
+    h.push_str("<li>Matching uses only what the data records (the matching columns and prior use). People may still differ in ways it does not see, such as motivation or support at home.</li>\n</ul>\n");
+}
+
+/// A count as released, for sentences.
+fn shown(c: u64, disclosure: Disclosure) -> String {
+    crate::relink::report::shown_count(c, disclosure)
 }
 
 /// The costs: a table per group and the return per pound in words.
