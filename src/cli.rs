@@ -450,7 +450,12 @@ pub struct SynthArgs {
     #[arg(long, value_name = "N")]
     pub population: Option<u64>,
     /// With --population: the true effect, the percentage of referred people's post-window events that do not happen.
-    #[arg(long, value_name = "PCT", default_value_t = 0.0, requires = "population")]
+    #[arg(
+        long,
+        value_name = "PCT",
+        default_value_t = 0.0,
+        requires = "population"
+    )]
     pub effect: f64,
     /// Folder to write referrals.csv and usage.csv into (created if needed).
     #[arg(long, short = 'o', value_name = "DIR")]
@@ -493,14 +498,16 @@ impl SynthArgs {
                 invalid_per_mille: (self.invalid_percent * 10.0).round() as u32,
                 months: 6,
             },
-            population: self.population.map(|n| crate::synth::population::PopulationSpec {
-                population: n,
-                referred: self.people,
-                events: self.events,
-                effect_pct: self.effect,
-                seed: self.seed,
-                test_numbers: self.test_numbers,
-            }),
+            population: self
+                .population
+                .map(|n| crate::synth::population::PopulationSpec {
+                    population: n,
+                    referred: self.people,
+                    events: self.events,
+                    effect_pct: self.effect,
+                    seed: self.seed,
+                    test_numbers: self.test_numbers,
+                }),
             out_dir: self.out,
             force: self.force,
         })

@@ -226,7 +226,16 @@ pub fn render(outcome: &Outcome, months: i32, disclosure: Disclosure) -> String 
 
     change_sentences(&mut h, outcome, disclosure, &header, &cells, &total_rows);
     if let Some(c) = &outcome.comparison {
-        comparison_section(&mut h, c, disclosure, &header, &cells, &total_rows, outcome, months);
+        comparison_section(
+            &mut h,
+            c,
+            disclosure,
+            &header,
+            &cells,
+            &total_rows,
+            outcome,
+            months,
+        );
     }
     if let Some(costs) = &outcome.costs {
         costs_section(&mut h, costs, disclosure, months);
@@ -419,7 +428,11 @@ fn comparison_section(
             "<figure>{}<figcaption>{t}: events per 100 people in the {months} months before (blue) and after (green). * = suppressed.</figcaption></figure>",
             chart_svg(&format!("{t} per 100 people"), &bars)
         );
-        let (did, lo, hi) = (get("did_per_patient"), get("did_ci_low"), get("did_ci_high"));
+        let (did, lo, hi) = (
+            get("did_per_patient"),
+            get("did_ci_low"),
+            get("did_ci_high"),
+        );
         if did == "*" || did.is_empty() {
             let _ = writeln!(words, "<li><strong>{t}.</strong> The difference-in-differences rests on numbers too small to show.</li>");
         } else {

@@ -21,7 +21,9 @@ use std::io::Write;
 
 use jiff::civil::Date;
 
-use super::{add_days, data_end, data_start, days_between, length_of_stay, write_date, Rng, LOS_STREAM};
+use super::{
+    add_days, data_end, data_start, days_between, length_of_stay, write_date, Rng, LOS_STREAM,
+};
 use crate::error::Result;
 use crate::io::output::AtomicOutput;
 use crate::provider::nhs::NhsNumber;
@@ -127,7 +129,11 @@ fn draw(seed: u64, i: u64, rate: [f64; 2]) -> Person {
     let frailty = -(1.0 - rng.unit()).ln() * AGE_BANDS[age].2;
     let mut counts = [[0u32; 2]; MONTHS];
     for month in counts.iter_mut() {
-        let crisis = if rng.unit() < CRISIS { CRISIS_RATE } else { 1.0 };
+        let crisis = if rng.unit() < CRISIS {
+            CRISIS_RATE
+        } else {
+            1.0
+        };
         for (t, c) in month.iter_mut().enumerate() {
             *c = rng.poisson(frailty * rate[t] * crisis);
         }
@@ -155,9 +161,13 @@ pub fn generate(
     // Rates per person-month for a frailty of 1, so that the events come
     // to about spec.events: mean frailty is the age mix's multiplier.
     let weight: u32 = AGE_BANDS.iter().map(|a| a.1).sum();
-    let mean_frailty: f64 = AGE_BANDS.iter().map(|a| f64::from(a.1) * a.2).sum::<f64>() / f64::from(weight);
+    let mean_frailty: f64 =
+        AGE_BANDS.iter().map(|a| f64::from(a.1) * a.2).sum::<f64>() / f64::from(weight);
     let per_month = spec.events as f64
-        / (spec.population.max(1) as f64 * MONTHS as f64 * mean_frailty * (1.0 + CRISIS * (CRISIS_RATE - 1.0)));
+        / (spec.population.max(1) as f64
+            * MONTHS as f64
+            * mean_frailty
+            * (1.0 + CRISIS * (CRISIS_RATE - 1.0)));
     let rate = [per_month * TYPES[0].1, per_month * TYPES[1].1];
 
     // Pass 1: the referral chance's scale, so that about spec.referred
@@ -175,12 +185,19 @@ pub fn generate(
         }
         i += 1;
     }
-    let k = if score > 0.0 { spec.referred as f64 / score } else { 0.0 };
+    let k = if score > 0.0 {
+        spec.referred as f64 / score
+    } else {
+        0.0
+    };
 
     population.put(b"nhs_number,age_band,sex,deprivation_decile,practice\n")?;
-    referrals.put(b"nhs_number,intervention_date,cohort,age_band,sex,deprivation_decile,practice\n")?;
+    referrals
+        .put(b"nhs_number,intervention_date,cohort,age_band,sex,deprivation_decile,practice\n")?;
     usage.put(b"nhs_number,event_date,event_type,los_days\n")?;
-    let months: Vec<Date> = (0..=MONTHS as i32).map(|m| add_months(data_start(), m)).collect();
+    let months: Vec<Date> = (0..=MONTHS as i32)
+        .map(|m| add_months(data_start(), m))
+        .collect();
     debug_assert!(months[MONTHS] == crate::relink::windows::next_day(data_end()));
     let mut refer_rng = Rng::new(spec.seed ^ 0x7265_6665_7272_6564);
     let mut effect_rng = Rng::new(spec.seed ^ 0x6566_6665_6374);

@@ -1,0 +1,458 @@
+//! SPEC section 8, end to end: a synthetic population in which referral
+//! follows peaks of use (`synth --population`), so that a naive
+//! before-and-after comparison shows a fall even where the service does
+//! nothing, and the matched comparison group must find the truth that
+//! synth prints.
+
+mod common;
+
+use common::*;
+
+/// The Total row's cells by column name.
+fn total_row(report: &str, event_type: &str) -> std::collections::HashMap<String, String> {
+    let mut lines = report.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+    let row = lines
+        .find(|l| l.starts_with(&format!("Total,{event_type},")))
+        .unwrap_or_else(|| panic!("no Total {event_type} row in {report}"));
+    header
+        .into_iter()
+        .zip(row.split(',').map(String::from))
+        .collect()
+}
+
+fn num(row: &std::collections::HashMap<String, String>, col: &str) -> f64 {
+    row[col]
+        .parse()
+        .unwrap_or_else(|_| panic!("{col} = {:?}", row[col]))
+}
+
+/// Runs synth with a population and returns the printed true effect per
+/// referred person on AE and NEL.
+fn simulate(s: &Scratch, effect: &str, seed: &str) -> (f64, f64) {
+    let out = pl()
+        .args([
+            "synth",
+            "--population",
+            "40000",
+            "--people",
+            "800",
+            "--events",
+            "150000",
+        ])
+        .args(["--seed", seed, "--effect", effect, "--out"])
+        .arg(s.path("sim"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let truth = |t: &str| -> f64 {
+        let line = err
+            .lines()
+            .find(|l| l.starts_with(&format!("true effect on {t} per referred person: ")))
+            .unwrap_or_else(|| panic!("{err}"));
+        line.split(": ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let tok = pl()
+        .args(["tokenise", "-q", "--key"])
+        .arg(s.key())
+        .arg(s.path("sim/referrals.csv"))
+        .arg("--output")
+        .arg(s.path("sim/tokens.csv"))
+        .output()
+        .unwrap();
+    assert!(tok.status.success(), "{}", stderr(&tok));
+    (truth("AE"), truth("NEL"))
+}
+
+fn compare(s: &Scratch, extra: &[&str]) -> std::process::Output {
+    pl().arg("relink")
+        .arg("--cohort")
+        .arg(s.path("sim/tokens.csv"))
+        .arg("--usage")
+        .arg(s.path("sim/usage.csv"))
+        .arg("--population")
+        .arg(s.path("sim/population.csv"))
+        .arg("--key")
+        .arg(s.key())
+        .args(["--match-on", "age_band", "--match-on", "sex"])
+        .args(["--data-start", "2022-04-01", "--data-end", "2025-03-31"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// With no effect, the naive change is a clear fall (regression to the
+/// mean), while the difference-in-differences interval covers 0, and the
+/// matched controls are balanced on every pre-window count.
+#[test]
+fn with_no_effect_the_naive_fall_is_large_and_the_did_covers_zero() {
+    let s = Scratch::new();
+    let (ae, nel) = simulate(&s, "0", "1");
+    assert_eq!((ae, nel), (0.0, 0.0));
+    let balance = s.path("balance.csv");
+    let out = compare(
+        &s,
+        &[
+            "--disclosure",
+            "none",
+            "--balance",
+            balance.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout(&out);
+    for t in ["AE", "NEL"] {
+        let row = total_row(&report, t);
+        assert!(
+            num(&row, "change_pct") < -25.0,
+            "{t}: naive change {}",
+            row["change_pct"]
+        );
+        let (lo, hi) = (num(&row, "did_ci_low"), num(&row, "did_ci_high"));
+        assert!(lo <= 0.0 && 0.0 <= hi, "{t}: DiD interval {lo} to {hi}");
+        assert_eq!(
+            row["controls"],
+            (3 * num(&row, "patients") as u64).to_string(),
+            "3 controls each"
+        );
+    }
+    let table = s.text("balance.csv");
+    let mut lines = table.lines();
+    assert_eq!(lines.next(), Some("measure,cases,smd_before,smd_after"));
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let (before, after): (f64, f64) = (f[2].parse().unwrap(), f[3].parse().unwrap());
+        assert!(
+            before > 0.3,
+            "{line}: the referred differ from the population before matching"
+        );
+        assert!(after.abs() <= 0.1, "{line}: balanced after matching");
+    }
+    assert!(stderr(&out).contains("unmatched: 0"), "{}", stderr(&out));
+}
+
+/// Over six populations (seeds 1 to 6) with no effect and six with a 25%
+/// effect, the 95% intervals cover the true per-person difference that
+/// synth knows from each referred person's counterfactual: 24 intervals,
+/// of which a 95% interval should miss about one (at most two allowed),
+/// and the estimates are unbiased on average. Seeds are fixed, so the
+/// result is the same on every run.
+#[test]
+fn the_did_interval_covers_the_truth_across_populations() {
+    let mut misses = Vec::new();
+    let mut errors = [Vec::new(), Vec::new()];
+    for effect in ["0", "25"] {
+        for seed in 1..=6 {
+            let s = Scratch::new();
+            let (ae, nel) = simulate(&s, effect, &seed.to_string());
+            if effect == "25" {
+                assert!(ae < -0.1 && nel < -0.03, "the effect is real: {ae}, {nel}");
+            }
+            let out = compare(&s, &["--disclosure", "none"]);
+            assert!(out.status.success(), "{}", stderr(&out));
+            let report = stdout(&out);
+            for (k, (t, truth)) in [("AE", ae), ("NEL", nel)].into_iter().enumerate() {
+                let row = total_row(&report, t);
+                let (lo, hi) = (num(&row, "did_ci_low"), num(&row, "did_ci_high"));
+                if !(lo <= truth && truth <= hi) {
+                    misses.push(format!(
+                        "effect {effect}, seed {seed}, {t}: truth {truth} outside {lo} to {hi}"
+                    ));
+                }
+                errors[k].push(num(&row, "did_per_patient") - truth);
+            }
+        }
+    }
+    assert!(misses.len() <= 2, "{misses:#?}");
+    for (t, e) in ["AE", "NEL"].iter().zip(&errors) {
+        let mean = e.iter().sum::<f64>() / e.len() as f64;
+        assert!(mean.abs() < 0.03, "{t}: mean error {mean} over {e:?}");
+    }
+}
+
+/// The same seed and input give the same controls whatever the thread
+/// count; the HTML page shows the comparison and holds no identifier.
+#[test]
+fn matching_is_deterministic_and_reported() {
+    let s = Scratch::new();
+    simulate(&s, "0", "5");
+    let one = compare(
+        &s,
+        &["--disclosure", "none", "--threads", "1", "--seed", "9"],
+    );
+    let two = compare(
+        &s,
+        &["--disclosure", "none", "--threads", "2", "--seed", "9"],
+    );
+    assert!(one.status.success() && two.status.success());
+    assert_eq!(stdout(&one), stdout(&two));
+    let html = s.path("report.html");
+    let out = compare(&s, &["--html", html.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = s.text("report.html");
+    assert!(page.contains("<h2>Against a matched comparison group</h2>"));
+    assert!(page.contains("Difference-in-differences:"));
+    assert!(page.contains("Balance, AE_pre."));
+    let population = s.text("sim/population.csv");
+    let numbers: Vec<&str> = population
+        .lines()
+        .skip(1)
+        .take(500)
+        .map(|l| &l[..10])
+        .collect();
+    assert_no_leak(&[page.as_bytes(), &out.stdout, &out.stderr], &numbers);
+}
+
+/// Under hes, every comparison count follows the rule (1–7 as *, others
+/// to the nearest 5) and derived values resting on a small count are *.
+#[test]
+fn comparison_figures_follow_the_disclosure_rule() {
+    let s = Scratch::new();
+    simulate(&s, "0", "3");
+    let groups = ["--group-by", "practice", "--group-by", "sex"];
+    let mut args = vec!["--disclosure", "none"];
+    args.extend(groups);
+    let exact = stdout(&compare(&s, &args));
+    let hes = stdout(&compare(&s, &groups));
+    let counts = ["controls", "control_pre_events", "control_post_events"];
+    let derived = [
+        "control_pre_per_patient",
+        "control_post_per_patient",
+        "did_per_patient",
+        "did_ci_low",
+        "did_ci_high",
+    ];
+    let header: Vec<&str> = exact.lines().next().unwrap().split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let mut saw_small = false;
+    for (e, h) in exact.lines().skip(1).zip(hes.lines().skip(1)) {
+        let e: Vec<&str> = e.split(',').collect();
+        let h: Vec<&str> = h.split(',').collect();
+        let mut small = false;
+        for c in counts {
+            let v: u64 = e[at(c)].parse().unwrap();
+            let want = match v {
+                1..=7 => "*".to_string(),
+                _ => ((v + 2) / 5 * 5).to_string(),
+            };
+            assert_eq!(h[at(c)], want, "{c} of {e:?}");
+            small |= (1..=7).contains(&v);
+        }
+        for c in ["patients", "pre_events", "post_events"] {
+            small |= (1..=7).contains(&e[at(c)].parse::<u64>().unwrap());
+        }
+        if small {
+            saw_small = true;
+            for c in ["did_per_patient", "did_ci_low", "did_ci_high"] {
+                assert_eq!(h[at(c)], "*", "{c} rests on a small count: {e:?}");
+            }
+        } else {
+            for c in derived {
+                assert_eq!(h[at(c)], e[at(c)], "{c} is computed from exact counts");
+            }
+        }
+    }
+    assert!(saw_small, "the fixture has small cells to check");
+}
+
+#[test]
+fn bad_input_is_named() {
+    let s = Scratch::new();
+    simulate(&s, "0", "3");
+    // A --match-on column missing from the population file.
+    let pop = s
+        .text("sim/population.csv")
+        .replace("deprivation_decile", "imd");
+    s.write("sim/population.csv", &pop);
+    let out = compare(&s, &["--match-on", "deprivation_decile"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("population.csv") && stderr(&out).contains("deprivation_decile"),
+        "{}",
+        stderr(&out)
+    );
+    // Missing from the cohort.
+    let out = compare(&s, &["--match-on", "imd"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("tokens.csv") && stderr(&out).contains("imd"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A tokenised population made under another key is refused.
+    s.write("other.key", "ab".repeat(32));
+    s.private("other.key");
+    let tok = pl()
+        .args(["tokenise", "-q", "--key"])
+        .arg(s.path("other.key"))
+        .arg(s.path("sim/population.csv"))
+        .arg("--output")
+        .arg(s.path("sim/pop-tokens.csv"))
+        .output()
+        .unwrap();
+    assert!(tok.status.success(), "{}", stderr(&tok));
+    let out = pl()
+        .arg("relink")
+        .arg("--cohort")
+        .arg(s.path("sim/tokens.csv"))
+        .arg("--usage")
+        .arg(s.path("sim/usage.csv"))
+        .arg("--key")
+        .arg(s.key())
+        .arg("--population")
+        .arg(s.path("sim/pop-tokens.csv"))
+        .args(["--population-token-column", "token", "--match-on", "sex"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("key id mismatch") && stderr(&out).contains("population"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A case with no possible control is counted as unmatched, in the summary
+/// and the HTML, and stays in the main report; a stratum with nobody in the
+/// population is not an error.
+#[test]
+fn cases_without_controls_are_counted_not_dropped() {
+    let s = Scratch::new();
+    simulate(&s, "0", "3");
+    // Take everyone aged 75+ out of the population but the referred.
+    let referred: std::collections::HashSet<String> = s
+        .text("sim/referrals.csv")
+        .lines()
+        .skip(1)
+        .map(|l| l[..10].to_string())
+        .collect();
+    let pop: String = s
+        .text("sim/population.csv")
+        .lines()
+        .filter(|l| !l.contains(",75+,") || referred.contains(&l[..10]))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    s.write("sim/population.csv", &pop);
+    let html = s.path("r.html");
+    let out = compare(
+        &s,
+        &["--disclosure", "none", "--html", html.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let unmatched: u64 = err
+        .split("unmatched: ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(unmatched > 0, "{err}");
+    assert!(s.text("r.html").contains("had no possible control"));
+    // The main report keeps everyone.
+    let row = total_row(&stdout(&out), "AE");
+    let patients = num(&row, "patients");
+    let referred_rows = referred.len() as f64;
+    assert_eq!(patients, referred_rows);
+}
+
+/// Who may be a control, by hand: A is referred on 2023-01-01 (post window
+/// to 2023-06-30) and B on a later date. B may serve as A's control only if
+/// B's referral comes after A's post window ends; C, never referred, may
+/// always. Each control serves once, so with one control each, whoever
+/// A does not take is left for B, who cannot take A (A was referred
+/// before B's post window ended).
+#[test]
+fn a_later_referral_may_be_a_control_only_after_the_cases_post_window() {
+    let (a, b, c) = (
+        valid_from(450_000_000),
+        valid_from(450_100_000),
+        valid_from(450_200_000),
+    );
+    for (b_date, with_c, a_gets) in [
+        // B referred within A's post window: A can only take C; B then has
+        // nobody (A was referred before B's post window ended).
+        ("2023-05-01", true, "1"),
+        // Without C, A has nobody either.
+        ("2023-05-01", false, "0"),
+        // B referred the day A's post window ends: B serves for A.
+        ("2023-07-01", false, "1"),
+    ] {
+        let s = Scratch::new();
+        s.write(
+            "referrals.csv",
+            format!(
+                "nhs_number,intervention_date,cohort,sex\n{a},2023-01-01,A,F\n{b},{b_date},B,F\n"
+            ),
+        );
+        let out = s.tokenise_to("referrals.csv", "tokens.csv", &["-q"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let c_row = if with_c {
+            format!("{c},F\n")
+        } else {
+            String::new()
+        };
+        s.write(
+            "population.csv",
+            format!("nhs_number,sex\n{a},F\n{b},F\n{c_row}"),
+        );
+        s.write(
+            "usage.csv",
+            format!("nhs_number,event_date,event_type\n{c},2022-01-01,AE\n{c},2024-06-01,AE\n"),
+        );
+        let out = pl()
+            .arg("relink")
+            .arg("--cohort")
+            .arg(s.path("tokens.csv"))
+            .arg("--usage")
+            .arg(s.path("usage.csv"))
+            .arg("--population")
+            .arg(s.path("population.csv"))
+            .arg("--key")
+            .arg(s.key())
+            .args([
+                "--match-on",
+                "sex",
+                "--controls",
+                "1",
+                "--disclosure",
+                "none",
+            ])
+            .args(["--data-start", "2022-01-01", "--data-end", "2024-12-31"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let report = stdout(&out);
+        let header: Vec<&str> = report.lines().next().unwrap().split(',').collect();
+        let at = header.iter().position(|h| *h == "controls").unwrap();
+        let controls = |group: &str| {
+            report
+                .lines()
+                .find(|l| l.starts_with(&format!("{group},AE,")))
+                .unwrap()
+                .split(',')
+                .nth(at)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(controls("A"), a_gets, "{b_date}, C {with_c}: {report}");
+        assert_eq!(controls("B"), "0", "{b_date}, C {with_c}: {report}");
+        let unmatched = if a_gets == "1" {
+            "unmatched: 1"
+        } else {
+            "unmatched: 2"
+        };
+        assert!(stderr(&out).contains(unmatched), "{}", stderr(&out));
+    }
+}
