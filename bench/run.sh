@@ -138,13 +138,41 @@ for c in 50k:"$WORK/rel50k/tokens.csv" 1m-cohort:"$WORK/tok-1m.csv"; do
       --costs "$WORK/rel-all-costs.csv" --force "${ALL[@]}"
 done
 P1M=$(people_of "$WORK/tok-1m.csv")
+
+# 3. Comparison group (relink --population): a 1M-person population with
+#    about 6,000 referrals and 20M usage rows; and, for memory per
+#    usage event, 1M people with 10M rows, and per population person, 1M
+#    and 500k people with 100k rows.
+genpop() { # genpop DIR POPULATION EVENTS
+  if [ ! -s "$1/usage.csv" ]; then
+    "$PL" synth --population "$2" --people 6000 --events "$3" --seed 42 --out "$1" --force 2>/dev/null
+  fi
+  "$PL" tokenise -q --key "$KEY" "$1/referrals.csv" --output "$1/tokens.csv" --force
+}
+compare() { # compare NAME DIR [TIMES]
+  run -n "${3:-1}" "$1" "$(rows_of "$2/usage.csv")" "$PL" relink -q --threads "$THREADS" --cohort "$2/tokens.csv" \
+      --usage "$2/usage.csv" --key "$KEY" --population "$2/population.csv" \
+      --match-on age_band --match-on sex --match-on deprivation_decile \
+      --data-start 2022-04-01 --data-end 2025-03-31 --output "$2/report.csv" --balance "$2/balance.csv" --force
+}
+echo "comparison group: 1M population, 6,000 referrals, 20M usage rows" >&2
+genpop "$WORK/pop1m" 1000000 20000000
+compare relink-population-1m "$WORK/pop1m" "$REPEAT"
+genpop "$WORK/pop1m-10m" 1000000 10000000
+compare relink-population-1m-10m "$WORK/pop1m-10m"
+genpop "$WORK/pop1m-small" 1000000 100000
+compare relink-population-1m-small "$WORK/pop1m-small"
+genpop "$WORK/pop500k-small" 500000 100000
+compare relink-population-500k-small "$WORK/pop500k-small"
+E20=$(rows_of "$WORK/pop1m/usage.csv")
+E10=$(rows_of "$WORK/pop1m-10m/usage.csv")
 P50=$(people_of "$WORK/rel50k/tokens.csv")
 
 # 3. The table.
 echo
 echo "pseudolink: median of $REPEAT runs; baselines: one run"
 echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr); threads: $THREADS; data in $WORK"
-awk -F'\t' -v p1m="$P1M" -v p50="$P50" '
+awk -F'\t' -v p1m="$P1M" -v p50="$P50" -v e20="$E20" -v e10="$E10" '
   { name[NR]=$1; rows[$1]=$2; wall[$1]=$3; rss[$1]=$4; order[NR]=$1 }
   END {
     printf "%-22s %12s %9s %13s %10s %s\n", "run", "rows", "wall s", "rows/s", "peak MiB", "vs baseline"
@@ -162,5 +190,8 @@ awk -F'\t' -v p1m="$P1M" -v p50="$P50" '
       printf "\nrelink memory: %.0f bytes per cohort person (peak RSS slope between cohorts of %d and %d people, same usage file)\n", slope, p50, p1m
       slope = (rss["relink-1m-cohort-all"] - rss["relink-50k-all"]) * 1024 / (p1m - p50)
       printf "relink memory with every section 7 option: %.0f bytes per cohort person\n", slope
+      ev = (rss["relink-population-1m"] - rss["relink-population-1m-10m"]) * 1024 / (e20 - e10)
+      pp = (rss["relink-population-1m-small"] - rss["relink-population-500k-small"]) * 1024 / 500000
+      printf "comparison group memory: %.1f bytes per usage event, %.0f bytes per population person\n", ev, pp
     }
   }' "$RESULTS"

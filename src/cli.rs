@@ -19,7 +19,7 @@ use crate::relink::report::Disclosure;
 use crate::synth::SynthSpec;
 
 /// `--version` text: the tool and the spec it implements.
-pub const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), " (SPEC 1.1, sections 1 to 7)");
+pub const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), " (SPEC 1.1)");
 
 const LONG_ABOUT: &str = "\
 Keyed pseudonymisation of NHS numbers, and re-linkage of the tokens to \
@@ -113,8 +113,11 @@ rounded to 5) and a Wilcoxon signed-rank p-value.\n\nThe usage file may hold NHS
 (give --key: they are tokenised in memory and never written) or tokens made with the \
 same key (--usage-token-column: no key needed). Manifests beside the files are checked, \
 and files made with different keys are refused; a cohort with no manifest is refused \
-unless --no-manifest is given.",
-        after_long_help = "Examples:\n  pseudolink relink --cohort tokens.csv --usage usage.csv --key team.key --output report.csv\n  pseudolink relink --cohort tokens.csv --usage usage-tokens.csv --usage-token-column token \\\n      --data-start 2022-04-01 --data-end 2025-03-31 --output report.csv --people people.csv\n  pseudolink relink --cohort discharges.csv --usage usage.csv --key team.key --within 14 --within 90 \\\n      --value-column los_days --unit-costs unit-costs.csv --costs costs.csv --service-cost 1171\n  pseudolink relink --cohort tokens.csv --usage extract.tsv --usage-delimiter tab --key team.key --html report.html"
+unless --no-manifest is given.\n\nWith --population (the ICB's registered population) and --match-on, each \
+referred person gets up to --controls matched people who were not referred by then, with the \
+same matching values and the nearest prior use, and the report gains the difference-in-differences \
+with its 95% interval: a fall beyond regression to the mean.",
+        after_long_help = "Examples:\n  pseudolink relink --cohort tokens.csv --usage usage.csv --key team.key --output report.csv\n  pseudolink relink --cohort tokens.csv --usage usage-tokens.csv --usage-token-column token \\\n      --data-start 2022-04-01 --data-end 2025-03-31 --output report.csv --people people.csv\n  pseudolink relink --cohort discharges.csv --usage usage.csv --key team.key --within 14 --within 90 \\\n      --value-column los_days --unit-costs unit-costs.csv --costs costs.csv --service-cost 1171\n  pseudolink relink --cohort tokens.csv --usage usage.csv --key team.key --population registered.csv \\\n      --match-on age_band --match-on sex --match-on deprivation_decile --balance balance.csv\n  pseudolink relink --cohort tokens.csv --usage extract.tsv --usage-delimiter tab --key team.key --html report.html"
     )]
     Relink(Box<RelinkArgs>),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).

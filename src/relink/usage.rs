@@ -214,6 +214,18 @@ pub fn count_usage(
         events_outside_windows: 0,
         date_range: None,
     };
+    if population.is_some() {
+        // Room for an event per row the file could hold (a row is at least
+        // 24 bytes): capacity never touched costs no memory, and the vector
+        // never moves while it grows, so the peak stays at 8 bytes an event.
+        if let Some(len) = file
+            .path()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+        {
+            usage.events.reserve((len / 24) as usize);
+        }
+    }
     let recycler = reader.recycler();
     let rows_pool: Pool<Vec<Row>> = Pool::default();
     let work = |batch: Batch| -> Result<Parsed> {
@@ -399,7 +411,6 @@ pub fn count_usage(
             *e = pack_event(person, day, new_index[t]);
         }
         usage.events.sort_unstable();
-        usage.events.shrink_to_fit();
     }
     reorder(&mut usage.counts, &order);
     reorder(&mut usage.values, &order);
