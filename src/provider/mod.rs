@@ -11,6 +11,7 @@
 //! - [`seen`]: duplicate counting in bounded memory.
 //! - [`manifest`]: the JSON file beside every tokenised output.
 
+pub mod column;
 pub mod key;
 pub mod manifest;
 pub mod nhs;

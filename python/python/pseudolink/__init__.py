@@ -1,0 +1,241 @@
+"""pseudolink from Python: the same tokens, reason codes and relink report
+as the ``pseudolink`` command, from the same Rust core.
+
+>>> import pseudolink
+>>> key = pseudolink.Key.from_file("team.key")      # the key's bytes stay in Rust
+>>> key.key_id
+'e8a99eb43869d8af'
+>>> key.token("943 476 5919")
+'dd5c602eeb31d60c7c0d662c897231dda00e13cdf945b14cad185a4a7125826c'
+>>> pseudolink.check("943 476 591")
+'wrong_length'
+
+Columns go into Rust in one call, whatever their size: ``key.tokens(col)``
+and ``pseudolink.reasons(col)`` take a pandas Series, a polars Series or a
+pyarrow Array / ChunkedArray and give back the same kind, in the same
+order, with nulls where there is no token (or no reason). The work runs on
+every core without holding the GIL.
+
+The contract is docs/SPEC.md in the pseudolink repository.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any, Iterable, Optional
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ._pseudolink import (
+    SPEC_VERSION,
+    InvalidNhsNumber,
+    Key,
+    PseudolinkError,
+    __version__,
+    _check_column,
+    _relink_files,
+    canonicalise,
+    check,
+)
+
+__all__ = [
+    "Key",
+    "InvalidNhsNumber",
+    "PseudolinkError",
+    "canonicalise",
+    "check",
+    "tokens",
+    "reasons",
+    "relink",
+    "__version__",
+    "SPEC_VERSION",
+]
+
+
+def _to_arrow(column: Any) -> tuple[pa.Array, str, Any]:
+    """The column as one Arrow string array, the kind it came as, and what
+    is needed to give the result back in that kind (a pandas index)."""
+    kind, extra = "arrow", None
+    mod = type(column).__module__.split(".")[0]
+    if mod == "pandas":
+        kind, extra = "pandas", (column.index, column.name)
+        arr = pa.Array.from_pandas(column)
+    elif mod == "polars":
+        kind, extra = "polars", column.name
+        arr = column.to_arrow()
+    elif isinstance(column, (pa.Array, pa.ChunkedArray)):
+        arr = column
+    elif isinstance(column, (list, tuple)):
+        kind = "list"
+        arr = pa.array(column)
+    else:
+        raise TypeError(
+            "expected a pandas Series, a polars Series, a pyarrow Array or ChunkedArray, or a list; "
+            f"got {type(column).__name__}"
+        )
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if pa.types.is_string_view(arr.type) if hasattr(pa.types, "is_string_view") else False:
+        arr = arr.cast(pa.large_string())
+    if pa.types.is_floating(arr.type):
+        # A spreadsheet's numbers: whole values become their digits (the
+        # SPEC's ".0" rule), anything else its text, which is then judged.
+        whole = pc.equal(arr, pc.floor(arr))
+        as_int = pc.if_else(whole, pc.cast(pc.if_else(whole, arr, 0), pa.int64(), safe=False), None)
+        arr = pc.if_else(whole, pc.cast(as_int, pa.large_string()), pc.cast(arr, pa.large_string()))
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        if pa.types.is_null(arr.type) or pa.types.is_integer(arr.type):
+            arr = pc.cast(arr, pa.large_string())
+        else:
+            raise TypeError(f"the column holds {arr.type}, not text or numbers")
+    return arr, kind, extra
+
+
+def _run(arr: pa.Array, key: Optional[Key], threads: int) -> dict:
+    validity, offsets, data = arr.buffers()[:3]
+    args = (
+        offsets.to_pybytes(),
+        pa.types.is_large_string(arr.type),
+        data.to_pybytes() if data is not None else b"",
+        validity.to_pybytes() if validity is not None else None,
+        arr.offset,
+        len(arr),
+        threads,
+    )
+    return key._column(*args) if key is not None else _check_column(*args)
+
+
+def _array(n: int, validity: bytes, offsets: bytes, data: bytes) -> pa.Array:
+    return pa.Array.from_buffers(
+        pa.large_string(), n, [pa.py_buffer(validity), pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+
+
+def _back(result: pa.Array, kind: str, extra: Any) -> Any:
+    if kind == "pandas":
+        import pandas as pd
+
+        index, name = extra
+        return pd.Series(result.to_pandas(types_mapper=pd.ArrowDtype).array, index=index, name=name)
+    if kind == "polars":
+        import polars as pl
+
+        return pl.Series(extra, result)
+    if kind == "list":
+        return result.to_pylist()
+    return result
+
+
+def tokens(key: Key, column: Any, threads: int = 0) -> Any:
+    """The token of every cell in ``column`` (null where the cell is not a
+    valid NHS number), as the same kind of column. ``threads=0`` uses every
+    core. Same as ``key.tokens(column)``."""
+    arr, kind, extra = _to_arrow(column)
+    r = _run(arr, key, threads)
+    return _back(_array(len(arr), r["token_validity"], r["token_offsets"], r["tokens"]), kind, extra)
+
+
+def reasons(column: Any, threads: int = 0) -> Any:
+    """The SPEC reason code of every cell in ``column`` (null where the
+    cell is a valid NHS number; a null cell is ``empty``), as the same kind
+    of column. Needs no key."""
+    arr, kind, extra = _to_arrow(column)
+    r = _run(arr, None, threads)
+    return _back(_array(len(arr), r["reason_validity"], r["reason_offsets"], r["reasons"]), kind, extra)
+
+
+def _write_csv(table: Any, path: str) -> None:
+    mod = type(table).__module__.split(".")[0]
+    if mod == "pandas":
+        table.to_csv(path, index=False)
+    elif mod == "polars":
+        table.write_csv(path)
+    elif isinstance(table, pa.Table):
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, path)
+    elif isinstance(table, (str, os.PathLike)):
+        import shutil
+
+        shutil.copyfile(table, path)
+    else:
+        raise TypeError(f"expected a pandas or polars DataFrame, a pyarrow Table or a CSV path; got {type(table).__name__}")
+
+
+def relink(
+    cohort: Any,
+    usage: Any,
+    *,
+    key: Optional[Key] = None,
+    cohort_key_id: Optional[str] = None,
+    population: Any = None,
+    unit_costs: Any = None,
+    html: Optional[str] = None,
+    **options: Any,
+) -> Any:
+    """Joins a tokenised cohort to a usage extract and returns the report
+    as a pandas DataFrame: the same columns, rows and disclosure as
+    ``pseudolink relink``. ``cohort``, ``usage``, ``population`` and
+    ``unit_costs`` may be pandas or polars DataFrames, pyarrow Tables or CSV
+    paths. Options are the command's, in Python spelling: ``group_by``,
+    ``months``, ``data_start``, ``data_end``, ``disclosure``, ``within``,
+    ``value_column``, ``service_cost``, ``match_on``, ``controls``,
+    ``seed``, ``caliper``, the ``*_column`` names. With ``unit_costs`` the
+    costs table is in ``df.attrs["costs"]``; with ``population`` the
+    balance table in ``df.attrs["balance"]``; the plain-words summary is in
+    ``df.attrs["summary"]``.
+
+    With NHS numbers in ``usage`` (or ``population``), pass ``key``: they
+    are tokenised in memory, never written. A DataFrame carries no
+    manifest, so pass ``cohort_key_id`` (from the cohort file's manifest)
+    to have the key id checked, as the command does.
+    """
+    import pandas as pd
+
+    if cohort_key_id is not None and key is not None and cohort_key_id != key.key_id:
+        raise PseudolinkError(
+            f"key id mismatch: the cohort has key id {cohort_key_id}, but the key has key id {key.key_id}; "
+            "tokens made with different keys never match"
+        )
+    with tempfile.TemporaryDirectory(prefix="pseudolink-") as d:
+        os.chmod(d, 0o700)
+        paths = {name: os.path.join(d, f"{name}.csv") for name in ("cohort", "usage", "population", "unit_costs")}
+        _write_csv(cohort, paths["cohort"])
+        _write_csv(usage, paths["usage"])
+        opts: dict = {k: _text(v, k) for k, v in options.items() if v is not None}
+        opts["key"] = key
+        if population is not None:
+            _write_csv(population, paths["population"])
+            opts["population"] = paths["population"]
+            opts["balance"] = os.path.join(d, "balance.csv")
+        if unit_costs is not None:
+            _write_csv(unit_costs, paths["unit_costs"])
+            opts["unit_costs"] = paths["unit_costs"]
+            opts["costs"] = os.path.join(d, "costs.csv")
+        if html is not None:
+            opts["html"] = os.fspath(html)
+        out = os.path.join(d, "report.csv")
+        summary = _relink_files(paths["cohort"], paths["usage"], out, opts)
+        read = lambda p: pd.read_csv(p, dtype=str, keep_default_na=False)  # noqa: E731
+        report = read(out)
+        report.attrs["summary"] = summary
+        if "costs" in opts:
+            report.attrs["costs"] = read(opts["costs"])
+        if "balance" in opts:
+            report.attrs["balance"] = read(opts["balance"])
+        return report
+
+
+_LISTS = {"group_by", "within", "match_on"}
+
+
+def _text(v: Any, name: str = "") -> Any:
+    if isinstance(v, (list, tuple)):
+        return [str(x) for x in v]
+    if name in _LISTS:
+        return [str(v)]
+    return str(v)

@@ -1,0 +1,42 @@
+"""Type hints for the native module (pseudolink._pseudolink)."""
+
+from os import PathLike
+from typing import Any, Optional, Union
+
+__version__: str
+SPEC_VERSION: str
+
+class InvalidNhsNumber(ValueError):
+    """A cell that is not a valid NHS number."""
+
+    reason: str
+    """The SPEC's reason code: empty, scientific_notation, invalid_character,
+    wrong_length, placeholder, check_digit_10 or check_digit_mismatch."""
+
+class PseudolinkError(OSError):
+    """An error from pseudolink, with the command line's message."""
+
+def canonicalise(cell: str) -> str:
+    """The canonical ten digits; raises InvalidNhsNumber."""
+
+def check(cell: Optional[str]) -> Optional[str]:
+    """The reason code for an invalid cell, or None when it is valid."""
+
+class Key:
+    """A secret key from a key file. Its bytes never become Python objects."""
+
+    @staticmethod
+    def from_file(path: Union[str, PathLike[str]]) -> "Key":
+        """Loads a key file and self-tests the token code under it."""
+    @property
+    def key_id(self) -> str:
+        """16 hex characters that identify the key without revealing it."""
+    def token(self, cell: str) -> str:
+        """The 64-character token of one cell; raises InvalidNhsNumber."""
+    def tokens(self, column: Any, threads: int = 0) -> Any:
+        """Tokens of a whole column (pandas/polars Series, pyarrow array), nulls where invalid."""
+    def reasons(self, column: Any, threads: int = 0) -> Any:
+        """Reason codes of a whole column, nulls where valid."""
+
+def _check_column(*args: Any) -> dict: ...
+def _relink_files(cohort: str, usage: str, output: str, options: dict) -> str: ...
