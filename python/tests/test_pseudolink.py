@@ -1,0 +1,219 @@
+"""The Python package against the SPEC's vectors (docs/vectors.json, the
+same file the Rust tests load) and against the command line on the same
+files. Needs the `pseudolink` binary: PSEUDOLINK_BIN, or target/release or
+target/debug in the repository."""
+
+import json
+import os
+import pathlib
+import subprocess
+import threading
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+
+import pseudolink
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+VECTORS = json.loads((ROOT / "docs" / "vectors.json").read_text())
+EXAMPLE_KEY = ROOT / "keys-example" / "example.key"
+
+
+def binary() -> str:
+    env = os.environ.get("PSEUDOLINK_BIN")
+    if env:
+        return env
+    for build in ("release", "debug"):
+        p = ROOT / "target" / build / "pseudolink"
+        if p.exists():
+            return str(p)
+    pytest.skip("no pseudolink binary: run cargo build first")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([binary(), *args], capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory) -> pseudolink.Key:
+    d = tmp_path_factory.mktemp("key")
+    p = d / "spec.key"
+    p.write_text("# the SPEC's test key\n" + VECTORS["key_hex"] + "\n")
+    p.chmod(0o600)
+    return pseudolink.Key.from_file(p)
+
+
+def test_key_id_and_token_vectors(key):
+    assert key.key_id == VECTORS["key_id"]
+    for case in VECTORS["tokens"]:
+        assert pseudolink.canonicalise(case["input"]) == case["canonical"]
+        assert key.token(case["input"]) == case["token"]
+        assert pseudolink.check(case["input"]) is None
+
+
+def test_reason_codes(key):
+    for case in VECTORS["rejects"]:
+        assert pseudolink.check(case["input"]) == case["reason"], case
+        with pytest.raises(pseudolink.InvalidNhsNumber) as e:
+            pseudolink.canonicalise(case["input"])
+        assert e.value.reason == case["reason"]
+        with pytest.raises(pseudolink.InvalidNhsNumber):
+            key.token(case["input"])
+    assert pseudolink.check(None) == "empty"
+
+
+def test_errors_never_echo_the_cell(key):
+    with pytest.raises(pseudolink.InvalidNhsNumber) as e:
+        key.token("9434765918")
+    assert "9434765918" not in str(e.value)
+    assert "check_digit_mismatch" in str(e.value)
+
+
+def test_the_key_never_becomes_python_bytes(key):
+    text = repr(key) + str(dir(key))
+    assert VECTORS["key_hex"] not in text
+    for name in dir(key):
+        if not name.startswith("__"):
+            value = getattr(key, name)
+            assert not isinstance(value, (bytes, bytearray)), name
+            if isinstance(value, str):
+                assert VECTORS["key_hex"][:16] not in value, name
+
+
+def test_key_file_errors_are_the_command_lines(tmp_path):
+    p = tmp_path / "bad.key"
+    p.write_text("not hex at all\n")
+    with pytest.raises(pseudolink.PseudolinkError) as e:
+        pseudolink.Key.from_file(p)
+    assert "line 1, column 1: not a hex digit" in str(e.value)
+    with pytest.raises(pseudolink.PseudolinkError):
+        pseudolink.Key.from_file(tmp_path / "missing.key")
+
+
+CELLS = [c["input"] for c in VECTORS["tokens"]] + [c["input"] for c in VECTORS["rejects"]]
+WANT_TOKENS = [c["token"] for c in VECTORS["tokens"]] + [None] * len(VECTORS["rejects"])
+WANT_REASONS = [None] * len(VECTORS["tokens"]) + [c["reason"] for c in VECTORS["rejects"]]
+
+
+def test_columns_of_every_kind(key):
+    cells = CELLS + [None]
+    want_t = WANT_TOKENS + [None]
+    want_r = WANT_REASONS + ["empty"]
+    # pyarrow: string, large_string, chunked, sliced.
+    arr = pa.array(cells)
+    assert key.tokens(arr).to_pylist() == want_t
+    assert pseudolink.reasons(arr).to_pylist() == want_r
+    assert key.tokens(arr.cast(pa.large_string())).to_pylist() == want_t
+    chunked = pa.chunked_array([cells[:5], cells[5:]])
+    assert key.tokens(chunked).to_pylist() == want_t
+    assert key.tokens(arr.slice(3, 10)).to_pylist() == want_t[3:13]
+    # pandas, with its index and name kept.
+    s = pd.Series(cells, index=range(100, 100 + len(cells)), name="nhs_number")
+    t = key.tokens(s)
+    assert isinstance(t, pd.Series) and list(t.index) == list(s.index) and t.name == "nhs_number"
+    assert [None if pd.isna(x) else x for x in t] == want_t
+    assert [None if pd.isna(x) else x for x in key.reasons(s)] == want_r
+    # polars.
+    p = pl.Series("nhs", cells)
+    assert key.tokens(p).to_list() == want_t
+    assert pseudolink.reasons(p).to_list() == want_r
+    # A list.
+    assert pseudolink.tokens(key, cells) == want_t
+
+
+def test_numbers_stored_as_numbers(key):
+    # Integers, and a spreadsheet's floats (9434765919.0), give the same
+    # tokens as text; a float that is not whole is judged as its text.
+    dd = VECTORS["tokens"][0]["token"]
+    assert key.tokens(pa.array([9434765919, None], pa.int64())).to_pylist() == [dd, None]
+    assert key.tokens(pd.Series([9434765919.0, float("nan")])).tolist()[0] == dd
+    assert pseudolink.reasons(pa.array([9434765919.5])).to_pylist() == ["invalid_character"]
+    assert key.tokens(pl.Series([9434765919, None])).to_list() == [dd, None]
+    with pytest.raises(TypeError):
+        key.tokens(pa.array([True, False]))
+
+
+def test_mixed_types_in_an_object_column_are_refused_clearly(key):
+    with pytest.raises((TypeError, pa.ArrowInvalid, pa.ArrowTypeError)):
+        key.tokens(pd.Series(["9434765919", 9434765919, None], dtype=object))
+
+
+def test_the_gil_is_released_while_a_column_is_worked(key):
+    # Another Python thread makes progress while a large column is worked.
+    cells = pa.array(["943 476 5919"] * 400_000)
+    ticks = []
+    stop = threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks.append(1)
+
+    t = threading.Thread(target=tick)
+    t.start()
+    try:
+        before = len(ticks)
+        key.tokens(cells)
+        during = len(ticks) - before
+    finally:
+        stop.set()
+        t.join()
+    assert during > 0
+
+
+def test_tokens_match_the_command_line_on_a_synth_file(tmp_path):
+    r = cli("synth", "--people", "3000", "--events", "0", "--seed", "7", "--out", str(tmp_path / "s"))
+    assert r.returncode == 0, r.stderr
+    r = cli("tokenise", "-q", "--key", str(EXAMPLE_KEY), str(tmp_path / "s" / "referrals.csv"),
+            "--output", str(tmp_path / "cli.csv"), "--rejects", str(tmp_path / "rejects.csv"))
+    assert r.returncode == 0, r.stderr
+    referrals = pd.read_csv(tmp_path / "s" / "referrals.csv", dtype=str, keep_default_na=False)
+    key = pseudolink.Key.from_file(EXAMPLE_KEY)
+    ours = key.tokens(referrals["nhs_number"])
+    valid = ours.notna()
+    cli_out = pd.read_csv(tmp_path / "cli.csv", dtype=str, keep_default_na=False)
+    assert list(ours[valid]) == list(cli_out["token"])
+    rejects = pd.read_csv(tmp_path / "rejects.csv", dtype=str, keep_default_na=False)
+    reasons = key.reasons(referrals["nhs_number"])
+    assert list(reasons[reasons.notna()]) == list(rejects["reason"])
+    # Rejected rows are the rows without a token (row 1 is the first data row).
+    assert [i + 1 for i in range(len(ours)) if not valid.iloc[i]] == [int(x) for x in rejects["row"]]
+
+
+def test_relink_matches_the_command_line(tmp_path):
+    s = tmp_path / "s"
+    assert cli("synth", "--people", "2000", "--events", "20000", "--seed", "4", "--test-numbers", "--out", str(s)).returncode == 0
+    r = cli("tokenise", "-q", "--key", str(EXAMPLE_KEY), str(s / "referrals.csv"), "--output", str(s / "tokens.csv"))
+    assert r.returncode == 0, r.stderr
+    (s / "unit-costs.csv").write_text("event_type,unit_cost\nAE,114\nNEL,1758\n")
+    common = ["--data-start", "2022-04-01", "--data-end", "2025-03-31", "--within", "14", "--within", "90",
+              "--value-column", "los_days"]
+    for disclosure in ("hes", "none"):
+        r = cli("relink", "-q", "--cohort", str(s / "tokens.csv"), "--usage", str(s / "usage.csv"),
+                "--key", str(EXAMPLE_KEY), "--disclosure", disclosure, "--output", str(tmp_path / "cli.csv"),
+                "--unit-costs", str(s / "unit-costs.csv"), "--costs", str(tmp_path / "costs.csv"),
+                "--service-cost", "1171", "--force", *common)
+        assert r.returncode == 0, r.stderr
+        key = pseudolink.Key.from_file(EXAMPLE_KEY)
+        cohort = pd.read_csv(s / "tokens.csv", dtype=str, keep_default_na=False)
+        usage = pl.read_csv(s / "usage.csv", infer_schema_length=0)
+        df = pseudolink.relink(
+            cohort, usage, key=key, cohort_key_id=key.key_id, disclosure=disclosure,
+            data_start="2022-04-01", data_end="2025-03-31", within=[14, 90], value_column="los_days",
+            unit_costs=str(s / "unit-costs.csv"), service_cost=1171,
+        )
+        want = pd.read_csv(tmp_path / "cli.csv", dtype=str, keep_default_na=False)
+        pd.testing.assert_frame_equal(df, want)
+        pd.testing.assert_frame_equal(df.attrs["costs"], pd.read_csv(tmp_path / "costs.csv", dtype=str, keep_default_na=False))
+        assert "cohort:" in df.attrs["summary"]
+
+
+def test_relink_refuses_another_keys_cohort_and_names_missing_columns(tmp_path):
+    key = pseudolink.Key.from_file(EXAMPLE_KEY)
+    cohort = pd.DataFrame({"token": ["ab" * 32], "intervention_date": ["2024-01-01"], "cohort": ["A"]})
+    usage = pd.DataFrame({"nhs_number": ["9434765919"], "event_date": ["2024-02-01"], "event_type": ["AE"]})
+    with pytest.raises(pseudolink.PseudolinkError, match="key id mismatch"):
+        pseudolink.relink(cohort, usage, key=key, cohort_key_id="0000000000000000")
+    with pytest.raises(pseudolink.PseudolinkError, match="no column"):
+        pseudolink.relink(cohort, usage, key=key, group_by="practice")
