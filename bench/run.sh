@@ -168,6 +168,14 @@ E20=$(rows_of "$WORK/pop1m/usage.csv")
 E10=$(rows_of "$WORK/pop1m-10m/usage.csv")
 P50=$(people_of "$WORK/rel50k/tokens.csv")
 
+# 4. The Python package on the largest referrals file, when it is installed
+#    (pip install ./python): against a plain Python hmac loop.
+if python3 -c "import pseudolink" 2>/dev/null; then
+  if [ "$LARGE" = 1 ]; then PYIN="$WORK/ref10m/referrals.csv"; else PYIN="$WORK/ref1m/referrals.csv"; fi
+  echo "python package: key.tokens on $PYIN" >&2
+  python3 bench/python_tokens.py "$KEY" "$PYIN" >&2
+fi
+
 # 3. The table.
 echo
 echo "pseudolink: median of $REPEAT runs; baselines: one run"
