@@ -276,19 +276,18 @@ fn _relink_files(
     if !(1..=120).contains(&months) {
         return Err(PyValueError::new_err("months must be between 1 and 120"));
     }
-    let usage_id = match (get_str("usage_token_column")?, get_str("usage_nhs_column")?) {
-        (Some(t), _) => UsageId::Token(spec(&t)),
-        (None, Some(n)) => UsageId::Nhs(spec(&n)),
-        (None, None) => UsageId::Nhs(ColumnSpec::Name("nhs_number".into())),
+    // A token column wins; otherwise NHS numbers, in `nhs_number` by default.
+    let id = |which: &str| -> PyResult<UsageId> {
+        let token = get_str(&format!("{which}_token_column"))?;
+        let nhs = get_str(&format!("{which}_nhs_column"))?;
+        Ok(match (token, nhs) {
+            (Some(t), _) => UsageId::Token(spec(&t)),
+            (None, Some(n)) => UsageId::Nhs(spec(&n)),
+            (None, None) => UsageId::Nhs(ColumnSpec::Name("nhs_number".into())),
+        })
     };
-    let population_id = match (
-        get_str("population_token_column")?,
-        get_str("population_nhs_column")?,
-    ) {
-        (Some(t), _) => UsageId::Token(spec(&t)),
-        (None, Some(n)) => UsageId::Nhs(spec(&n)),
-        (None, None) => UsageId::Nhs(ColumnSpec::Name("nhs_number".into())),
-    };
+    let usage_id = id("usage")?;
+    let population_id = id("population")?;
     let disclosure = match get_str("disclosure")?.as_deref() {
         None | Some("hes") => Disclosure::Hes,
         Some("none") => Disclosure::None,

@@ -20,7 +20,8 @@ use std::path::Path;
 
 use crate::error::{shown_value, Error, Result, Source};
 use crate::relink::report::{
-    aligned, pct_change, round5, shown_count, shown_derived, small, two, Disclosure, Report,
+    aligned, pct_change, round5, shown_count, shown_derived, small, two, write_table, Disclosure,
+    Report,
 };
 use crate::relink::stats::{format_4g, wilcoxon_p};
 use crate::relink::usage::Usage;
@@ -373,13 +374,7 @@ impl CostReport {
 
     /// Writes the costs CSV.
     pub fn write_csv<W: std::io::Write>(&self, w: W, disclosure: Disclosure) -> csv::Result<W> {
-        let mut out = csv::Writer::from_writer(w);
-        out.write_record(self.header())?;
-        for r in self.cells(disclosure) {
-            out.write_record(r)?;
-        }
-        out.into_inner()
-            .map_err(|e| csv::Error::from(e.into_error()))
+        write_table(w, &self.header(), &self.cells(disclosure))
     }
 }
 

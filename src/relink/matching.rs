@@ -503,19 +503,20 @@ pub fn write_balance<W: std::io::Write>(
     comparison: &Comparison,
     disclosure: super::report::Disclosure,
 ) -> csv::Result<W> {
-    let mut out = csv::Writer::from_writer(w);
-    out.write_record(["measure", "cases", "smd_before", "smd_after"])?;
     let three = |x: Option<f64>| x.map(|v| format!("{v:.3}")).unwrap_or_default();
-    for b in &comparison.balance {
-        out.write_record([
-            b.measure.clone(),
-            super::report::shown_count(b.cases, disclosure),
-            three(b.smd_before),
-            three(b.smd_after),
-        ])?;
-    }
-    out.into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))
+    let rows: Vec<Vec<String>> = comparison
+        .balance
+        .iter()
+        .map(|b| {
+            vec![
+                b.measure.clone(),
+                super::report::shown_count(b.cases, disclosure),
+                three(b.smd_before),
+                three(b.smd_after),
+            ]
+        })
+        .collect();
+    super::report::write_table(w, &["measure", "cases", "smd_before", "smd_after"], &rows)
 }
 
 #[cfg(test)]

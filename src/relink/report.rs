@@ -486,13 +486,7 @@ impl Report {
 
     /// Writes the CSV report.
     pub fn write_csv<W: std::io::Write>(&self, w: W, disclosure: Disclosure) -> csv::Result<W> {
-        let mut out = csv::Writer::from_writer(w);
-        out.write_record(self.header())?;
-        for r in self.cells(disclosure) {
-            out.write_record(r)?;
-        }
-        out.into_inner()
-            .map_err(|e| csv::Error::from(e.into_error()))
+        write_table(w, &self.header(), &self.cells(disclosure))
     }
 
     /// A readable, aligned table of the released values.
@@ -540,6 +534,21 @@ impl Report {
         }
         aligned(&lines, self.group_columns.len() + 1)
     }
+}
+
+/// Writes a header and rows as CSV, handing the writer back.
+pub fn write_table<W: std::io::Write, S: AsRef<[u8]>>(
+    w: W,
+    header: &[S],
+    rows: &[Vec<String>],
+) -> csv::Result<W> {
+    let mut out = csv::Writer::from_writer(w);
+    out.write_record(header)?;
+    for r in rows {
+        out.write_record(r)?;
+    }
+    out.into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))
 }
 
 /// Lines of cells as an aligned table: the first `left` columns

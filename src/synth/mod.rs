@@ -60,6 +60,24 @@ impl Rng {
     pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
+    /// An index into `weights`, drawn with probability proportional to
+    /// its weight.
+    pub fn weighted(&mut self, weights: impl Iterator<Item = u32> + Clone) -> usize {
+        let total: u32 = weights.clone().sum();
+        let mut pick = self.below(u64::from(total.max(1))) as u32;
+        weights
+            .into_iter()
+            .position(|w| {
+                if pick < w {
+                    true
+                } else {
+                    pick -= w;
+                    false
+                }
+            })
+            .unwrap_or(0)
+    }
+
     /// Poisson-distributed count with mean `lambda` (small lambda).
     pub fn poisson(&mut self, lambda: f64) -> u32 {
         let l = (-lambda).exp();
@@ -252,23 +270,11 @@ pub fn generate(
     let mut counts = SynthCounts::default();
     let (first, last) = intervention_range();
     let span_days = days_between(first, last) + 1;
-    let total_weight: u32 = COHORTS.iter().map(|c| c.1).sum();
 
     let mut people = Vec::with_capacity(spec.people as usize);
     for _ in 0..spec.people {
         let n = random_number(&mut rng, spec.test_numbers);
-        let mut pick = rng.below(u64::from(total_weight)) as u32;
-        let cohort = COHORTS
-            .iter()
-            .position(|c| {
-                if pick < c.1 {
-                    true
-                } else {
-                    pick -= c.1;
-                    false
-                }
-            })
-            .unwrap_or(0);
+        let cohort = rng.weighted(COHORTS.iter().map(|c| c.1));
         let date = add_days(first, rng.below(span_days as u64) as i64);
         people.push(Person {
             digits: *n.digits(),

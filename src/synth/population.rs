@@ -110,19 +110,7 @@ struct Person {
 
 fn draw(seed: u64, i: u64, rate: [f64; 2]) -> Person {
     let mut rng = Rng::new(seed ^ i.wrapping_mul(0xA24B_AED4_963E_E407));
-    let total: u32 = AGE_BANDS.iter().map(|a| a.1).sum();
-    let mut pick = rng.below(u64::from(total)) as u32;
-    let age = AGE_BANDS
-        .iter()
-        .position(|a| {
-            if pick < a.1 {
-                true
-            } else {
-                pick -= a.1;
-                false
-            }
-        })
-        .unwrap_or(0);
+    let age = rng.weighted(AGE_BANDS.iter().map(|a| a.1));
     let sex = if rng.below(2) == 0 { "F" } else { "M" };
     let decile = 1 + rng.below(10);
     let practice = 1 + rng.below(40);
