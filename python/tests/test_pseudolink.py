@@ -217,3 +217,31 @@ def test_relink_refuses_another_keys_cohort_and_names_missing_columns(tmp_path):
         pseudolink.relink(cohort, usage, key=key, cohort_key_id="0000000000000000")
     with pytest.raises(pseudolink.PseudolinkError, match="no column"):
         pseudolink.relink(cohort, usage, key=key, group_by="practice")
+
+
+def test_relink_never_writes_an_nhs_number_even_to_a_temporary_file(tmp_path, monkeypatch):
+    # Every file relink writes goes under TMPDIR; none may hold a number.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    seen = []
+    import shutil
+
+    real_rmtree = shutil.rmtree
+
+    def spy(path, *a, **k):
+        for p in pathlib.Path(path).rglob("*"):
+            if p.is_file():
+                seen.append(p.read_text(errors="replace"))
+        return real_rmtree(path, *a, **k)
+
+    monkeypatch.setattr(shutil, "rmtree", spy)
+    key = pseudolink.Key.from_file(EXAMPLE_KEY)
+    number = "9434765919"
+    cohort = pd.DataFrame({"token": [key.token(number)], "intervention_date": ["2024-01-01"], "cohort": ["A"]})
+    usage = pd.DataFrame({"nhs_number": [number, "123"], "event_date": ["2024-02-01", "2024-02-02"], "event_type": ["AE", "AE"]})
+    df = pseudolink.relink(cohort, usage, key=key, disclosure="none", data_start="2023-06-01", data_end="2024-06-30")
+    assert df["post_events"].tolist() == ["1", "1"]  # group A, then Total
+    assert seen, "the temporary files were inspected"
+    assert not any(number in text or "943 476 5919" in text for text in seen)

@@ -148,6 +148,52 @@ def reasons(column: Any, threads: int = 0) -> Any:
     return _back(_array(len(arr), r["reason_validity"], r["reason_offsets"], r["reasons"]), kind, extra)
 
 
+def _as_table(table: Any) -> pa.Table:
+    """Any supported table as a pyarrow Table (a CSV path is read with every
+    column as text, so that numbers keep their leading zeros)."""
+    mod = type(table).__module__.split(".")[0]
+    if mod == "pandas":
+        return pa.Table.from_pandas(table, preserve_index=False)
+    if mod == "polars":
+        return table.to_arrow()
+    if isinstance(table, pa.Table):
+        return table
+    if isinstance(table, (str, os.PathLike)):
+        import csv
+
+        import pyarrow.csv as pacsv
+
+        with open(table, newline="", encoding="utf-8-sig") as f:
+            names = next(csv.reader(f), [])
+        return pacsv.read_csv(
+            table,
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names}, strings_can_be_null=False
+            ),
+        )
+    raise TypeError(f"expected a pandas or polars DataFrame, a pyarrow Table or a CSV path; got {type(table).__name__}")
+
+
+def _tokenise_ids(table: Any, key: Optional[Key], nhs_column: str) -> tuple[pa.Table, str]:
+    """Replaces the NHS-number column by tokens, in memory, before anything
+    is written: a raw NHS number never reaches a file, not even a
+    temporary one (SPEC section 5). Returns the table and its token
+    column's name."""
+    if key is None:
+        raise PseudolinkError(
+            "the NHS numbers must be tokenised with the key: pass key=, or, if the table is already tokenised, "
+            "the *_token_column option"
+        )
+    t = _as_table(table)
+    names = t.column_names
+    match = [n for n in names if n == nhs_column] or [n for n in names if n.lower() == nhs_column.lower()]
+    if not match:
+        raise PseudolinkError(f"no column {nhs_column!r} (the columns are {', '.join(map(repr, names))})")
+    name = "token" if "token" not in names else "__pseudolink_token"
+    i = names.index(match[0])
+    return t.set_column(i, name, tokens(key, t.column(i))), name
+
+
 def _write_csv(table: Any, path: str) -> None:
     mod = type(table).__module__.split(".")[0]
     if mod == "pandas":
@@ -157,7 +203,7 @@ def _write_csv(table: Any, path: str) -> None:
     elif isinstance(table, pa.Table):
         import pyarrow.csv as pacsv
 
-        pacsv.write_csv(table, path)
+        pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
     elif isinstance(table, (str, os.PathLike)):
         import shutil
 
@@ -190,7 +236,8 @@ def relink(
     ``df.attrs["summary"]``.
 
     With NHS numbers in ``usage`` (or ``population``), pass ``key``: they
-    are tokenised in memory, never written. A DataFrame carries no
+    are tokenised in memory before anything is written, even to the
+    temporary folder the command works in. A DataFrame carries no
     manifest, so pass ``cohort_key_id`` (from the cohort file's manifest)
     to have the key id checked, as the command does.
     """
@@ -205,8 +252,14 @@ def relink(
         os.chmod(d, 0o700)
         paths = {name: os.path.join(d, f"{name}.csv") for name in ("cohort", "usage", "population", "unit_costs")}
         _write_csv(cohort, paths["cohort"])
-        _write_csv(usage, paths["usage"])
         opts: dict = {k: _text(v, k) for k, v in options.items() if v is not None}
+        if "usage_token_column" not in opts:
+            usage, opts["usage_token_column"] = _tokenise_ids(usage, key, opts.pop("usage_nhs_column", "nhs_number"))
+        _write_csv(usage, paths["usage"])
+        if population is not None and "population_token_column" not in opts:
+            population, opts["population_token_column"] = _tokenise_ids(
+                population, key, opts.pop("population_nhs_column", "nhs_number")
+            )
         opts["key"] = key
         if population is not None:
             _write_csv(population, paths["population"])
