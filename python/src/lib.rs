@@ -138,40 +138,16 @@ impl Key {
     fn __repr__(&self) -> String {
         format!("Key(key_id={:?})", self.key_id)
     }
-
-    /// Tokens and reasons of a column given as Arrow buffers (the Python
-    /// side passes them; see `pseudolink.tokens`).
-    #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (offsets, large, data, validity, offset, length, threads))]
-    fn _column<'py>(
-        &self,
-        py: Python<'py>,
-        offsets: &Bound<'py, PyBytes>,
-        large: bool,
-        data: &Bound<'py, PyBytes>,
-        validity: Option<Bound<'py, PyBytes>>,
-        offset: usize,
-        length: usize,
-        threads: usize,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        column(
-            py,
-            Some(&self.tokeniser),
-            offsets,
-            large,
-            data,
-            validity,
-            offset,
-            length,
-            threads,
-        )
-    }
 }
 
+/// Tokens (with a key) and reasons of a column given as Arrow buffers: the
+/// Python side passes them (see `pseudolink.tokens` and `reasons`).
 #[allow(clippy::too_many_arguments)]
-fn column<'py>(
+#[pyfunction]
+#[pyo3(signature = (key, offsets, large, data, validity, offset, length, threads))]
+fn _column<'py>(
     py: Python<'py>,
-    tokeniser: Option<&Tokeniser>,
+    key: Option<PyRef<'py, Key>>,
     offsets: &Bound<'py, PyBytes>,
     large: bool,
     data: &Bound<'py, PyBytes>,
@@ -180,6 +156,7 @@ fn column<'py>(
     length: usize,
     threads: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let tokeniser = key.as_ref().map(|k| &k.tokeniser);
     let cells = Cells {
         offsets: offsets.as_bytes(),
         large,
@@ -205,25 +182,6 @@ fn column<'py>(
     out.set_item("reasons", PyBytes::new(py, &r.reasons))?;
     out.set_item("valid", r.valid)?;
     Ok(out)
-}
-
-/// Reasons of a column given as Arrow buffers, with no key.
-#[allow(clippy::too_many_arguments)]
-#[pyfunction]
-#[pyo3(signature = (offsets, large, data, validity, offset, length, threads))]
-fn _check_column<'py>(
-    py: Python<'py>,
-    offsets: &Bound<'py, PyBytes>,
-    large: bool,
-    data: &Bound<'py, PyBytes>,
-    validity: Option<Bound<'py, PyBytes>>,
-    offset: usize,
-    length: usize,
-    threads: usize,
-) -> PyResult<Bound<'py, PyDict>> {
-    column(
-        py, None, offsets, large, data, validity, offset, length, threads,
-    )
 }
 
 fn spec(name: &str) -> ColumnSpec {
@@ -394,7 +352,7 @@ fn _relink_files(
 fn _pseudolink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(canonicalise, m)?)?;
     m.add_function(wrap_pyfunction!(check, m)?)?;
-    m.add_function(wrap_pyfunction!(_check_column, m)?)?;
+    m.add_function(wrap_pyfunction!(_column, m)?)?;
     m.add_function(wrap_pyfunction!(_relink_files, m)?)?;
     m.add_class::<Key>()?;
     m.add("InvalidNhsNumber", m.py().get_type::<InvalidNhsNumber>())?;

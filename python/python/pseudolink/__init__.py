@@ -34,7 +34,7 @@ from ._pseudolink import (
     Key,
     PseudolinkError,
     __version__,
-    _check_column,
+    _column,
     _relink_files,
     canonicalise,
     check,
@@ -106,7 +106,7 @@ def _run(arr: pa.Array, key: Optional[Key], threads: int) -> dict:
         len(arr),
         threads,
     )
-    return key._column(*args) if key is not None else _check_column(*args)
+    return _column(key, *args)
 
 
 def _array(n: int, validity: bytes, offsets: bytes, data: bytes) -> pa.Array:
