@@ -365,16 +365,9 @@ impl RelinkArgs {
         if !(1..=20).contains(&self.controls) {
             return Err(Error::Usage("--controls must be from 1 to 20".into()));
         }
-        let population_id = match (self.population_token_column, self.population_nhs_column) {
-            (Some(t), _) => UsageId::Token(t),
-            (None, Some(n)) => UsageId::Nhs(n),
-            (None, None) => UsageId::Nhs(ColumnSpec::Name("nhs_number".into())),
-        };
-        let usage_id = match (self.usage_token_column, self.usage_nhs_column) {
-            (Some(t), _) => UsageId::Token(t),
-            (None, Some(n)) => UsageId::Nhs(n),
-            (None, None) => UsageId::Nhs(ColumnSpec::Name("nhs_number".into())),
-        };
+        let population_id =
+            UsageId::from_columns(self.population_token_column, self.population_nhs_column);
+        let usage_id = UsageId::from_columns(self.usage_token_column, self.usage_nhs_column);
         let disclosure = if self.disclosure == "none" {
             Disclosure::None
         } else {

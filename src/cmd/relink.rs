@@ -23,13 +23,41 @@ use crate::relink::values::format_milli;
 use crate::relink::Outcome;
 use crate::relink::PopulationSummary;
 
-/// How the usage file identifies people.
+/// How the usage (or population) file identifies people.
 #[derive(Clone, Debug)]
 pub enum UsageId {
     /// A column of NHS numbers (needs the key).
     Nhs(ColumnSpec),
     /// A column of tokens made with the same key.
     Token(ColumnSpec),
+}
+
+impl UsageId {
+    /// From `--…-token-column` and `--…-nhs-column`: a token column wins;
+    /// otherwise NHS numbers, in `nhs_number` by default.
+    pub fn from_columns(token: Option<ColumnSpec>, nhs: Option<ColumnSpec>) -> UsageId {
+        match (token, nhs) {
+            (Some(t), _) => UsageId::Token(t),
+            (None, Some(n)) => UsageId::Nhs(n),
+            (None, None) => UsageId::Nhs(ColumnSpec::Name("nhs_number".into())),
+        }
+    }
+
+    /// The column and how to read it: NHS numbers need the key's
+    /// tokeniser. `which` names the file and its flag, e.g. `usage`.
+    fn reader<'t>(
+        &self,
+        tokeniser: Option<&'t Tokeniser>,
+        which: &str,
+    ) -> Result<(ColumnSpec, UsageIds<'t>)> {
+        match (self, tokeniser) {
+            (UsageId::Nhs(c), Some(t)) => Ok((c.clone(), UsageIds::Nhs(t))),
+            (UsageId::Token(c), _) => Ok((c.clone(), UsageIds::Tokens)),
+            (UsageId::Nhs(_), None) => Err(Error::Usage(format!(
+                "the {which} file's NHS numbers must be tokenised with the key: give --key FILE, or, if the {which} file is already tokenised, --{which}-token-column COL"
+            ))),
+        }
+    }
 }
 
 /// Checked options for `relink`.
@@ -241,27 +269,13 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
         )));
     }
 
-    let (id_col, ids) = match (&opts.usage_id, &tokeniser) {
-        (UsageId::Nhs(c), Some(t)) => (c.clone(), UsageIds::Nhs(t)),
-        (UsageId::Token(c), _) => (c.clone(), UsageIds::Tokens),
-        (UsageId::Nhs(_), None) => {
-            return Err(Error::Usage(
-                "the usage file's NHS numbers must be tokenised with the key: give --key FILE, or, if the usage file is already tokenised, --usage-token-column COL".into(),
-            ))
-        }
-    };
+    let (id_col, ids) = opts.usage_id.reader(tokeniser.as_ref(), "usage")?;
     let population = match &population_src {
         None => None,
         Some(src) => {
-            let (id, ids) = match (&opts.population_id, &tokeniser) {
-                (UsageId::Nhs(c), Some(t)) => (c.clone(), UsageIds::Nhs(t)),
-                (UsageId::Token(c), _) => (c.clone(), UsageIds::Tokens),
-                (UsageId::Nhs(_), None) => {
-                    return Err(Error::Usage(
-                        "the population file's NHS numbers must be tokenised with the key: give --key FILE, or, if the population file is already tokenised, --population-token-column COL".into(),
-                    ))
-                }
-            };
+            let (id, ids) = opts
+                .population_id
+                .reader(tokeniser.as_ref(), "population")?;
             let p = load_population(
                 src,
                 opts.population_csv,
