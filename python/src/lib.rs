@@ -2,27 +2,26 @@
 //! same Rust core as the command line. Nothing here restates a rule: cells
 //! are canonicalised by `provider::nhs`, tokens made by
 //! `provider::token::Tokeniser` (self-tested against the `hmac` crate when
-//! a key is loaded), columns walked by `provider::column`, and relink run by
-//! `cmd::relink`. The key's bytes stay in Rust, in zeroizing memory; Python
+//! a key is loaded), columns walked by `provider::column`, and relink
+//! parsed by the command line's own parser and run by `cmd::relink`. The key's bytes stay in Rust, in zeroizing memory; Python
 //! sees only the key id.
 
 #![deny(unsafe_code)]
 
+use std::ffi::OsString;
 use std::path::PathBuf;
+
+use clap::Parser;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use pseudolink::cmd::relink::{RelinkOptions, UsageId};
-use pseudolink::cmd::Messages;
-use pseudolink::io::csv::{ColumnSpec, CsvOptions};
+use pseudolink::cli::{Cli, Command};
 use pseudolink::provider::column::{process, Cells};
 use pseudolink::provider::key::Key as CoreKey;
 use pseudolink::provider::nhs::canonicalise as core_canonicalise;
 use pseudolink::provider::token::{hex_into, Tokeniser, TOKEN_HEX_LEN};
-use pseudolink::relink::matching::MatchOptions;
-use pseudolink::relink::report::Disclosure;
 
 pyo3::create_exception!(
     _pseudolink,
@@ -184,167 +183,38 @@ fn _column<'py>(
     Ok(out)
 }
 
-fn spec(name: &str) -> ColumnSpec {
-    name.parse().unwrap_or(ColumnSpec::Name(name.to_string()))
-}
-
-fn date(flag: &str, s: Option<String>) -> PyResult<Option<jiff::civil::Date>> {
-    s.map(|s| {
-        pseudolink::relink::windows::parse_date(s.as_bytes())
-            .filter(|d| pseudolink::relink::windows::plausible(*d))
-            .ok_or_else(|| {
-                PyValueError::new_err(format!(
-                    "{flag} {s:?} is not a date; use YYYY-MM-DD or DD/MM/YYYY"
-                ))
-            })
-    })
-    .transpose()
-}
-
-/// Runs relink on files written by the Python side, exactly as the command
-/// line would, and writes the report (and costs, balance) beside.
+/// Runs `pseudolink relink` with these arguments, parsed and checked by
+/// the command line's own parser, so that every option, default and error
+/// is the command's. The key (a loaded `Key`) is passed by its file; the
+/// outputs are files the Python side reads back. Returns the summary.
 #[pyfunction]
-#[pyo3(signature = (cohort, usage, output, options))]
-fn _relink_files(
-    py: Python<'_>,
-    cohort: PathBuf,
-    usage: PathBuf,
-    output: PathBuf,
-    options: &Bound<'_, PyDict>,
-) -> PyResult<String> {
-    let get_str = |k: &str| -> PyResult<Option<String>> {
-        match options.get_item(k)? {
-            Some(v) if !v.is_none() => Ok(Some(v.extract()?)),
-            _ => Ok(None),
-        }
-    };
-    let get_list = |k: &str| -> PyResult<Vec<String>> {
-        match options.get_item(k)? {
-            Some(v) if !v.is_none() => Ok(v.extract()?),
-            _ => Ok(Vec::new()),
-        }
-    };
-    let key: Option<PathBuf> = match options.get_item("key")? {
-        Some(k) if !k.is_none() => Some(k.extract::<PyRef<'_, Key>>()?.path.clone()),
-        _ => None,
-    };
-    let months: i32 = get_str("months")?
-        .map(|m| m.parse().unwrap_or(0))
-        .unwrap_or(6);
-    if !(1..=120).contains(&months) {
-        return Err(PyValueError::new_err("months must be between 1 and 120"));
+#[pyo3(signature = (args, key = None))]
+fn _relink(py: Python<'_>, args: Vec<String>, key: Option<PyRef<'_, Key>>) -> PyResult<String> {
+    let mut argv: Vec<OsString> = [
+        "pseudolink",
+        "relink",
+        "--quiet",
+        "--force",
+        "--no-manifest",
+    ]
+    .iter()
+    .map(OsString::from)
+    .collect();
+    if let Some(k) = &key {
+        argv.push("--key".into());
+        argv.push(k.path.clone().into_os_string());
     }
-    // A token column wins; otherwise NHS numbers, in `nhs_number` by default.
-    let id = |which: &str| -> PyResult<UsageId> {
-        let token = get_str(&format!("{which}_token_column"))?;
-        let nhs = get_str(&format!("{which}_nhs_column"))?;
-        Ok(match (token, nhs) {
-            (Some(t), _) => UsageId::Token(spec(&t)),
-            (None, Some(n)) => UsageId::Nhs(spec(&n)),
-            (None, None) => UsageId::Nhs(ColumnSpec::Name("nhs_number".into())),
-        })
+    argv.extend(args.into_iter().map(OsString::from));
+    let cli =
+        Cli::try_parse_from(argv).map_err(|e| PyValueError::new_err(e.render().to_string()))?;
+    let Command::Relink(relink) = cli.command else {
+        unreachable!("the arguments start with relink")
     };
-    let usage_id = id("usage")?;
-    let population_id = id("population")?;
-    let disclosure = match get_str("disclosure")?.as_deref() {
-        None | Some("hes") => Disclosure::Hes,
-        Some("none") => Disclosure::None,
-        Some(other) => {
-            return Err(PyValueError::new_err(format!(
-                "disclosure must be \"hes\" or \"none\", not {other:?}"
-            )))
-        }
-    };
-    let mut within = Vec::new();
-    for d in get_list("within")? {
-        let d: u32 = d.parse().map_err(|_| {
-            PyValueError::new_err(format!("within: {d:?} is not a whole number of days"))
-        })?;
-        if d == 0 || d > 28 * months as u32 || within.contains(&d) {
-            return Err(PyValueError::new_err(format!(
-                "within {d}: each number of days must be from 1 to {} and given once",
-                28 * months
-            )));
-        }
-        within.push(d);
-    }
-    let service_cost = match get_str("service_cost")? {
-        None => None,
-        Some(s) => match pseudolink::relink::values::parse_milli(s.as_bytes()) {
-            Some(Ok(v)) if v > 0 => Some(v),
-            _ => {
-                return Err(PyValueError::new_err(format!(
-                    "service_cost {s:?} is not an amount of pounds above 0"
-                )))
-            }
-        },
-    };
-    let path = |k: &str| -> PyResult<Option<PathBuf>> { Ok(get_str(k)?.map(PathBuf::from)) };
-    let csv = CsvOptions {
-        delimiter: b',',
-        has_headers: true,
-    };
-    let opts = RelinkOptions {
-        cohort,
-        usage,
-        key,
-        output: Some(output),
-        people: None,
-        html: path("html")?,
-        cohort_token_column: get_str("cohort_token_column")?.map(|c| spec(&c)),
-        cohort_date_column: spec(
-            &get_str("cohort_date_column")?.unwrap_or_else(|| "intervention_date".into()),
-        ),
-        group_by: {
-            let g = get_list("group_by")?;
-            if g.is_empty() {
-                vec![ColumnSpec::Name("cohort".into())]
-            } else {
-                g.iter().map(|c| spec(c)).collect()
-            }
-        },
-        usage_id,
-        event_date_column: spec(
-            &get_str("event_date_column")?.unwrap_or_else(|| "event_date".into()),
-        ),
-        event_type_column: spec(
-            &get_str("event_type_column")?.unwrap_or_else(|| "event_type".into()),
-        ),
-        months,
-        data_start: date("data_start", get_str("data_start")?)?,
-        data_end: date("data_end", get_str("data_end")?)?,
-        disclosure,
-        cohort_csv: csv,
-        usage_csv: csv,
-        no_manifest: true,
-        within,
-        value_column: get_str("value_column")?.map(|c| spec(&c)),
-        unit_costs: path("unit_costs")?,
-        costs: path("costs")?,
-        service_cost,
-        population: path("population")?,
-        population_id,
-        population_csv: csv,
-        match_on: get_list("match_on")?
-            .into_iter()
-            .map(ColumnSpec::Name)
-            .collect(),
-        matching: MatchOptions {
-            controls: get_str("controls")?
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(3),
-            seed: get_str("seed")?.and_then(|c| c.parse().ok()).unwrap_or(1),
-            caliper: get_str("caliper")?.and_then(|c| c.parse().ok()),
-        },
-        balance: path("balance")?,
-        force: true,
-        threads: pseudolink::io::pipeline::default_threads(),
-        messages: Messages { quiet: true },
-    };
+    let opts = relink.options().map_err(core_error)?;
     let outcome = py
         .detach(|| pseudolink::cmd::relink::run(&opts))
         .map_err(core_error)?;
-    Ok(outcome.summary(months))
+    Ok(outcome.summary(opts.months))
 }
 
 /// The native module.
@@ -353,7 +223,7 @@ fn _pseudolink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(canonicalise, m)?)?;
     m.add_function(wrap_pyfunction!(check, m)?)?;
     m.add_function(wrap_pyfunction!(_column, m)?)?;
-    m.add_function(wrap_pyfunction!(_relink_files, m)?)?;
+    m.add_function(wrap_pyfunction!(_relink, m)?)?;
     m.add_class::<Key>()?;
     m.add("InvalidNhsNumber", m.py().get_type::<InvalidNhsNumber>())?;
     m.add("PseudolinkError", m.py().get_type::<PseudolinkError>())?;

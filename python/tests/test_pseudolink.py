@@ -217,6 +217,11 @@ def test_relink_refuses_another_keys_cohort_and_names_missing_columns(tmp_path):
         pseudolink.relink(cohort, usage, key=key, cohort_key_id="0000000000000000")
     with pytest.raises(pseudolink.PseudolinkError, match="no column"):
         pseudolink.relink(cohort, usage, key=key, group_by="practice")
+    # Options are checked by the command's own parser, with its messages.
+    with pytest.raises(pseudolink.PseudolinkError, match="DAYS must be from 1 to 168"):
+        pseudolink.relink(cohort, usage, key=key, within=[0])
+    with pytest.raises(ValueError, match="--months"):
+        pseudolink.relink(cohort, usage, key=key, months="six")
 
 
 def test_relink_never_writes_an_nhs_number_even_to_a_temporary_file(tmp_path, monkeypatch):

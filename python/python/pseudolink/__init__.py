@@ -35,7 +35,7 @@ from ._pseudolink import (
     PseudolinkError,
     __version__,
     _column,
-    _relink_files,
+    _relink,
     canonicalise,
     check,
 )
@@ -250,45 +250,43 @@ def relink(
         )
     with tempfile.TemporaryDirectory(prefix="pseudolink-") as d:
         os.chmod(d, 0o700)
-        paths = {name: os.path.join(d, f"{name}.csv") for name in ("cohort", "usage", "population", "unit_costs")}
-        _write_csv(cohort, paths["cohort"])
-        opts: dict = {k: _text(v, k) for k, v in options.items() if v is not None}
+        path = lambda name: os.path.join(d, f"{name}.csv")  # noqa: E731
+        opts = {k: _values(v) for k, v in options.items() if v is not None}
+        _write_csv(cohort, path("cohort"))
         if "usage_token_column" not in opts:
-            usage, opts["usage_token_column"] = _tokenise_ids(usage, key, opts.pop("usage_nhs_column", "nhs_number"))
-        _write_csv(usage, paths["usage"])
-        if population is not None and "population_token_column" not in opts:
-            population, opts["population_token_column"] = _tokenise_ids(
-                population, key, opts.pop("population_nhs_column", "nhs_number")
-            )
-        opts["key"] = key
+            nhs = opts.pop("usage_nhs_column", ["nhs_number"])[0]
+            usage, token = _tokenise_ids(usage, key, nhs)
+            opts["usage_token_column"] = [token]
+        _write_csv(usage, path("usage"))
+        opts.update(cohort=[path("cohort")], usage=[path("usage")], output=[path("report")])
         if population is not None:
-            _write_csv(population, paths["population"])
-            opts["population"] = paths["population"]
-            opts["balance"] = os.path.join(d, "balance.csv")
+            if "population_token_column" not in opts:
+                nhs = opts.pop("population_nhs_column", ["nhs_number"])[0]
+                population, token = _tokenise_ids(population, key, nhs)
+                opts["population_token_column"] = [token]
+            _write_csv(population, path("population"))
+            opts.update(population=[path("population")], balance=[path("balance")])
         if unit_costs is not None:
-            _write_csv(unit_costs, paths["unit_costs"])
-            opts["unit_costs"] = paths["unit_costs"]
-            opts["costs"] = os.path.join(d, "costs.csv")
+            _write_csv(unit_costs, path("unit_costs"))
+            opts.update(unit_costs=[path("unit_costs")], costs=[path("costs")])
         if html is not None:
-            opts["html"] = os.fspath(html)
-        out = os.path.join(d, "report.csv")
-        summary = _relink_files(paths["cohort"], paths["usage"], out, opts)
-        read = lambda p: pd.read_csv(p, dtype=str, keep_default_na=False)  # noqa: E731
-        report = read(out)
+            opts["html"] = [os.fspath(html)]
+        # The command line's own parser checks every option, as for the command.
+        args = [a for k, vs in opts.items() for v in vs for a in (f"--{k.replace('_', '-')}", v)]
+        summary = _relink(args, key)
+        read = lambda name: pd.read_csv(path(name), dtype=str, keep_default_na=False)  # noqa: E731
+        report = read("report")
         report.attrs["summary"] = summary
-        if "costs" in opts:
-            report.attrs["costs"] = read(opts["costs"])
-        if "balance" in opts:
-            report.attrs["balance"] = read(opts["balance"])
+        if unit_costs is not None:
+            report.attrs["costs"] = read("costs")
+        if population is not None:
+            report.attrs["balance"] = read("balance")
         return report
 
 
-_LISTS = {"group_by", "within", "match_on"}
-
-
-def _text(v: Any, name: str = "") -> Any:
+def _values(v: Any) -> list:
+    """An option's value(s) as command-line text: a list gives the flag once
+    for each item (group_by, within, match_on)."""
     if isinstance(v, (list, tuple)):
         return [str(x) for x in v]
-    if name in _LISTS:
-        return [str(v)]
-    return str(v)
+    return [str(v)]
