@@ -68,9 +68,6 @@ pub struct Matched {
     pub pre: Vec<u32>,
     /// Per event type: the controls' post-window events, summed.
     pub post: Vec<u32>,
-    /// Per event type: the sum over controls of their pre-window count
-    /// squared (for the balance table).
-    pub pre_sq: Vec<u64>,
 }
 
 /// One row of the balance table.
@@ -418,7 +415,6 @@ pub fn match_controls(
                 k: picked.len() as u32,
                 pre: vec![0; types],
                 post: vec![0; types],
-                pre_sq: vec![0; types],
             };
             for (t, &count) in v.iter().enumerate() {
                 let x = f64::from(count);
@@ -431,13 +427,14 @@ pub fn match_controls(
                 sums.before.2[t] += s2;
                 sums.cases.1[t] += x;
                 sums.cases.2[t] += x * x;
+                let mut squares = 0u64;
                 for &p in &picked {
                     let c = u32::from(w.vector(p)[t]);
                     m.pre[t] += c;
-                    m.pre_sq[t] += u64::from(c) * u64::from(c);
+                    squares += u64::from(c) * u64::from(c);
                 }
                 sums.after.1[t] += f64::from(m.pre[t]) / k;
-                sums.after.2[t] += m.pre_sq[t] as f64 / k;
+                sums.after.2[t] += squares as f64 / k;
             }
             matched[i] = Some(m);
             chosen.push(picked);
