@@ -491,40 +491,46 @@ impl Report {
 
     /// A readable, aligned table of the released values.
     pub fn table(&self, disclosure: Disclosure) -> String {
-        // event_type, patients, pre, post, change, p, then fell/same/rose,
-        // each --within percentage and the value sums.
-        let mut keep = vec![0usize, 1, 2, 3, 6, 9, 10, 11, 12];
-        let mut header: Vec<String> = self.group_columns.clone();
-        header.extend(
+        // The columns shown, by name, with their short terminal headings.
+        let mut shown: Vec<(String, String)> = [
+            ("event_type", "event"),
+            ("patients", "patients"),
+            ("pre_events", "pre"),
+            ("post_events", "post"),
+            ("change_pct", "change %"),
+            ("p_value", "p"),
+            ("patients_decreased", "fell"),
+            ("patients_unchanged", "same"),
+            ("patients_increased", "rose"),
+        ]
+        .map(|(c, h)| (c.to_string(), h.to_string()))
+        .to_vec();
+        for d in &self.within_days {
+            shown.push((format!("pct_within_{d}d"), format!("% in {d}d")));
+        }
+        shown.extend(
             [
-                "event", "patients", "pre", "post", "change %", "p", "fell", "same", "rose",
+                ("pre_value", "pre value"),
+                ("post_value", "post value"),
+                ("value_change_pct", "value %"),
+                ("controls", "controls"),
+                ("control_pre_per_patient", "ctrl pre/pt"),
+                ("control_post_per_patient", "ctrl post/pt"),
+                ("did_per_patient", "DiD/pt"),
+                ("did_ci_low", "CI low"),
+                ("did_ci_high", "CI high"),
             ]
-            .map(String::from),
+            .map(|(c, h)| (c.to_string(), h.to_string())),
         );
-        for (k, d) in self.within_days.iter().enumerate() {
-            keep.push(14 + 2 * k);
-            header.push(format!("% in {d}d"));
-        }
-        if self.has_value {
-            let at = 13 + 2 * self.within_days.len();
-            keep.extend([at, at + 1, at + 2]);
-            header.extend(["pre value", "post value", "value %"].map(String::from));
-        }
-        if self.has_comparison {
-            let at = 13 + 2 * self.within_days.len() + if self.has_value { 4 } else { 0 };
-            keep.extend([at, at + 3, at + 4, at + 5, at + 6, at + 7]);
-            header.extend(
-                [
-                    "controls",
-                    "ctrl pre/pt",
-                    "ctrl post/pt",
-                    "DiD/pt",
-                    "CI low",
-                    "CI high",
-                ]
-                .map(String::from),
-            );
-        }
+        // Where each is among a row's cells (after the group columns); a
+        // column this report does not have is left out.
+        let names = &self.header()[self.group_columns.len()..];
+        let (keep, headings): (Vec<usize>, Vec<String>) = shown
+            .into_iter()
+            .filter_map(|(c, h)| names.iter().position(|n| *n == c).map(|i| (i, h)))
+            .unzip();
+        let mut header: Vec<String> = self.group_columns.clone();
+        header.extend(headings);
         let mut lines = vec![header];
         for r in &self.rows {
             let cells = r.cells(disclosure);
@@ -640,6 +646,59 @@ mod tests {
         assert_eq!(c[1], "*");
         assert_eq!(c[4], "*");
         assert_eq!(c[9], "*");
+    }
+
+    /// The difference-in-differences and its interval, worked by hand.
+    /// Cases (pre, post): (3, 1), (2, 2), (4, 1), and a fourth unmatched.
+    /// Their controls: 2 with 6 pre and 4 post events (mean change -1), 1
+    /// with 2 and 3 (+1), 3 with 9 and 6 (-1). Per case: (1 - 3) - (-1) =
+    /// -1, (2 - 2) - 1 = -1, (1 - 4) - (-1) = -2; mean -4/3; sample sd
+    /// sqrt((1/9 + 1/9 + 4/9) / 2) = 0.57735; standard error 0.57735 /
+    /// sqrt 3 = 1/3; interval -4/3 -/+ 1.96/3 = -1.98667 to -0.68.
+    #[test]
+    fn did_and_its_interval_by_hand() {
+        use crate::relink::matching::{Comparison, Matched};
+        let m = |k: u32, pre: u32, post: u32| {
+            Some(Matched {
+                k,
+                pre: vec![pre],
+                post: vec![post],
+            })
+        };
+        let comparison = Comparison {
+            matched: vec![m(2, 6, 4), m(1, 2, 3), m(3, 9, 6), None],
+            cases: 4,
+            unmatched: 1,
+            controls: 6,
+            wanted: 3,
+            balance: vec![],
+        };
+        let counts = [[3, 1], [2, 2], [4, 1], [7, 0]];
+        let f = ComparisonFigures::over(&[0, 1, 2, 3], &counts, &comparison, 0);
+        assert_eq!(
+            (
+                f.cases,
+                f.case_pre,
+                f.case_post,
+                f.controls,
+                f.control_pre,
+                f.control_post
+            ),
+            (3, 9, 4, 6, 17, 13)
+        );
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert!(close(f.did.unwrap(), -4.0 / 3.0), "{:?}", f.did);
+        let (lo, hi) = f.ci.unwrap();
+        assert!(
+            close(lo, -4.0 / 3.0 - 1.96 / 3.0) && close(hi, -4.0 / 3.0 + 1.96 / 3.0),
+            "{lo} {hi}"
+        );
+        // One matched case: a mean but no interval.
+        let one = ComparisonFigures::over(&[1], &counts, &comparison, 0);
+        assert_eq!((one.did, one.ci), (Some(-1.0), None));
+        // Nobody matched: neither.
+        let none = ComparisonFigures::over(&[3], &counts, &comparison, 0);
+        assert_eq!((none.did, none.ci, none.controls), (None, None, 0));
     }
 
     #[test]
