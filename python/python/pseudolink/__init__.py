@@ -79,7 +79,8 @@ def _to_arrow(column: Any) -> tuple[pa.Array, str, Any]:
         arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
-    if pa.types.is_string_view(arr.type) if hasattr(pa.types, "is_string_view") else False:
+    # polars may hand over string views, which older pyarrow cannot name.
+    if getattr(pa.types, "is_string_view", lambda _: False)(arr.type):
         arr = arr.cast(pa.large_string())
     if pa.types.is_floating(arr.type):
         # A spreadsheet's numbers: whole values become their digits (the
