@@ -19,11 +19,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{shown_value, Error, Result, Source};
-use crate::relink::report::{
-    aligned, pct_change, round5, shown_count, shown_derived, small, two, write_table, Disclosure,
-    Report,
-};
+use crate::relink::disclosure::{round5, shown_count, shown_derived, small, Disclosure};
+use crate::relink::report::Report;
 use crate::relink::stats::{format_4g, wilcoxon_p};
+use crate::relink::table::{aligned, pct_change, two, write_table};
 use crate::relink::usage::Usage;
 use crate::relink::values::{format_milli, parse_milli};
 

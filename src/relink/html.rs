@@ -12,8 +12,8 @@ use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
 use crate::relink::costs::CostReport;
+use crate::relink::disclosure::Disclosure;
 use crate::relink::matching::Comparison;
-use crate::relink::report::Disclosure;
 use crate::relink::Outcome;
 
 /// Escapes text for HTML element content and attribute values.
@@ -483,7 +483,7 @@ fn comparison_section(
 
 /// A count as released, for sentences.
 fn shown(c: u64, disclosure: Disclosure) -> String {
-    crate::relink::report::shown_count(c, disclosure)
+    crate::relink::disclosure::shown_count(c, disclosure)
 }
 
 /// The costs: a table per group and the return per pound in words.

@@ -243,207 +243,178 @@ fn event_person(e: u64) -> u32 {
     e as u32
 }
 
-/// Builds the comparison group.
-pub fn match_controls(
-    cohort: &Cohort,
-    usage: &Usage,
-    population: &Population,
-    included: &[bool],
-    opts: MatchOptions,
-) -> Comparison {
-    let types = usage.types.len();
-    let mut matched: Vec<Option<Matched>> = vec![None; cohort.len()];
-    // Cohort members in the population: their number and first day.
-    let mut member_of: HashMap<u32, u32> = HashMap::new();
-    let mut own: Vec<Option<u32>> = vec![None; cohort.len()];
-    for (i, e) in cohort.entries.iter().enumerate() {
-        if let Some(p) = population.find(&e.token) {
-            member_of.insert(p, day_number(e.person.date));
-            own[i] = Some(p);
-        }
-    }
-    let mut cases_by_stratum: Vec<Vec<usize>> = vec![Vec::new(); cohort.strata.len().max(1)];
+/// The cases (cohort members with complete windows) of each stratum, and
+/// how many there are.
+fn cases_by_stratum(cohort: &Cohort, included: &[bool]) -> (Vec<Vec<usize>>, u64) {
+    let mut by_stratum: Vec<Vec<usize>> = vec![Vec::new(); cohort.strata.len().max(1)];
     let mut cases = 0u64;
     for (i, e) in cohort.entries.iter().enumerate() {
         if included[i] {
-            cases_by_stratum[e.stratum as usize].push(i);
+            by_stratum[e.stratum as usize].push(i);
             cases += 1;
         }
     }
-    let mut sums = Sums {
-        cases: (0.0, vec![0.0; types], vec![0.0; types]),
-        before: (0.0, vec![0.0; types], vec![0.0; types]),
-        after: (0.0, vec![0.0; types], vec![0.0; types]),
-    };
-    let mut unmatched = 0u64;
-    let mut controls_used = 0u64;
-    for (s, stratum_cases) in cases_by_stratum.iter_mut().enumerate() {
-        if stratum_cases.is_empty() {
-            continue;
-        }
-        let range = population.stratum(s as u32);
-        let start = range.start;
-        let people = (range.end - range.start) as usize;
+    (by_stratum, cases)
+}
+
+/// One stratum being matched: its people's events, who has been used, who
+/// may serve, and the sliding pre window.
+struct Stratum<'a> {
+    opts: MatchOptions,
+    /// The stratum's first population number.
+    start: u32,
+    /// Its events ([`stratum_events`]).
+    events: Vec<u64>,
+    /// The day each cohort member in it stops being eligible (`u32::MAX`
+    /// for everyone else).
+    member_day: Vec<u32>,
+    used: Vec<bool>,
+    /// Everyone in seeded order, for drawing people with no prior use.
+    zero_order: Vec<u32>,
+    /// Everyone before this in `zero_order` is gone for good.
+    front: usize,
+    window: Window,
+    add_at: usize,
+    drop_at: usize,
+    usage: &'a Usage,
+}
+
+/// (distance, seeded rank, person in stratum) of a candidate.
+type Candidate = (u32, u64, u32);
+
+impl<'a> Stratum<'a> {
+    fn new(
+        range: std::ops::Range<u32>,
+        usage: &'a Usage,
+        member_of: &HashMap<u32, u32>,
+        opts: MatchOptions,
+    ) -> Stratum<'a> {
+        let (start, people) = (range.start, (range.end - range.start) as usize);
         let lo = usage
             .events
             .partition_point(|&e| (e >> 32) < u64::from(range.start));
         let hi = usage
             .events
             .partition_point(|&e| (e >> 32) < u64::from(range.end));
-        let events = stratum_events(&usage.events[lo..hi], start);
-        let case_rank = |i: usize| {
-            mix(opts.seed
-                ^ u64::from_be_bytes(cohort.entries[i].token[..8].try_into().expect("8 bytes")))
-        };
-        stratum_cases.sort_by_key(|&i| (cohort.entries[i].person.date, case_rank(i)));
-
-        // Who may serve: the day a cohort member stops being eligible.
-        let member_day: Vec<u32> = (0..people as u32)
+        let member_day = (0..people as u32)
             .map(|p| member_of.get(&(start + p)).copied().unwrap_or(u32::MAX))
             .collect();
-        let mut used = vec![false; people];
         let mut zero_order: Vec<u32> = (0..people as u32).collect();
         zero_order.sort_by_key(|&p| rank(opts.seed, start + p));
-        let mut front = 0usize;
-
-        let mut w = Window::new(people, types);
-        let (mut add_at, mut drop_at) = (0usize, 0usize);
-        let mut chosen: Vec<Vec<u32>> = Vec::with_capacity(stratum_cases.len());
-        for &i in stratum_cases.iter() {
-            let person = &cohort.entries[i].person;
-            let (d, pre_start, post_end) = (
-                day_number(person.date),
-                day_number(person.pre_start),
-                day_number(person.post_end),
-            );
-            while add_at < events.len() && event_day(events[add_at]) < d {
-                w.change(
-                    event_person(events[add_at]),
-                    event_type(events[add_at]),
-                    true,
-                );
-                add_at += 1;
-            }
-            while drop_at < add_at && event_day(events[drop_at]) < pre_start {
-                w.change(
-                    event_person(events[drop_at]),
-                    event_type(events[drop_at]),
-                    false,
-                );
-                drop_at += 1;
-            }
-            let v: Vec<u16> = usage
-                .counts
-                .iter()
-                .map(|c| c[i][0].min(u32::from(u16::MAX)) as u16)
-                .collect();
-            let eligible =
-                |p: u32, used: &[bool]| !used[p as usize] && member_day[p as usize] >= post_end;
-            // (distance, rank, person) of the best so far.
-            let mut best: Vec<(u32, u64, u32)> = Vec::with_capacity(opts.controls + 1);
-            let consider = |best: &mut Vec<(u32, u64, u32)>, cand: (u32, u64, u32)| {
-                if best.len() == opts.controls && cand >= *best.last().expect("full") {
-                    return;
-                }
-                let at = best.partition_point(|b| *b < cand);
-                best.insert(at, cand);
-                best.truncate(opts.controls);
-            };
-            let distance = |key: &[u16]| -> u32 {
-                key.iter()
-                    .zip(&v)
-                    .map(|(&a, &b)| u32::from(a.abs_diff(b)))
-                    .sum()
-            };
-            let within = |dist: u32| opts.caliper.is_none_or(|c| dist <= c);
-            let mut keys: Vec<(u32, &Vec<u16>)> =
-                w.buckets.keys().map(|k| (distance(k), k)).collect();
-            keys.sort_unstable();
-            for (dist, key) in keys {
-                if !within(dist)
-                    || (best.len() == opts.controls && dist > best.last().expect("full").0)
-                {
-                    break;
-                }
-                for &p in &w.buckets[key] {
-                    if eligible(p, &used) {
-                        consider(&mut best, (dist, rank(opts.seed, start + p), p));
-                    }
-                }
-            }
-            let zero_dist: u32 = v.iter().map(|&c| u32::from(c)).sum();
-            if within(zero_dist)
-                && (best.len() < opts.controls || zero_dist <= best.last().expect("full").0)
-            {
-                let mut found = 0;
-                let mut k = front;
-                while k < zero_order.len() && found < opts.controls {
-                    let p = zero_order[k];
-                    let gone = used[p as usize] || member_day[p as usize] < post_end;
-                    if gone && k == front {
-                        // Used, or a cohort member already referred by this
-                        // case's post window, so by every later case's too.
-                        front += 1;
-                    } else if !gone && !w.active(p) {
-                        consider(&mut best, (zero_dist, rank(opts.seed, start + p), p));
-                        found += 1;
-                    }
-                    k += 1;
-                }
-            }
-            let picked: Vec<u32> = best.iter().map(|&(_, _, p)| p).collect();
-            for &p in &picked {
-                used[p as usize] = true;
-            }
-            // Balance before matching: the stratum at this date, but the case.
-            let mut n = people as f64;
-            let in_stratum = own[i].filter(|p| range.contains(p));
-            if in_stratum.is_some() {
-                n -= 1.0;
-            }
-            if picked.is_empty() {
-                unmatched += 1;
-                chosen.push(picked);
-                continue;
-            }
-            controls_used += picked.len() as u64;
-            sums.before.0 += n;
-            sums.cases.0 += 1.0;
-            let k = picked.len() as f64;
-            sums.after.0 += 1.0;
-            let mut m = Matched {
-                k: picked.len() as u32,
-                pre: vec![0; types],
-                post: vec![0; types],
-            };
-            for (t, &count) in v.iter().enumerate() {
-                let x = f64::from(count);
-                let (mut s1, mut s2) = (w.sum[t] as f64, w.sum_sq[t] as f64);
-                if in_stratum.is_some() {
-                    s1 -= x;
-                    s2 -= x * x;
-                }
-                sums.before.1[t] += s1;
-                sums.before.2[t] += s2;
-                sums.cases.1[t] += x;
-                sums.cases.2[t] += x * x;
-                let mut squares = 0u64;
-                for &p in &picked {
-                    let c = u32::from(w.vector(p)[t]);
-                    m.pre[t] += c;
-                    squares += u64::from(c) * u64::from(c);
-                }
-                sums.after.1[t] += f64::from(m.pre[t]) / k;
-                sums.after.2[t] += squares as f64 / k;
-            }
-            matched[i] = Some(m);
-            chosen.push(picked);
+        Stratum {
+            opts,
+            start,
+            events: stratum_events(&usage.events[lo..hi], start),
+            member_day,
+            used: vec![false; people],
+            zero_order,
+            front: 0,
+            window: Window::new(people, usage.types.len()),
+            add_at: 0,
+            drop_at: 0,
+            usage,
         }
+    }
 
-        // The controls' post-window counts, at each case's date.
-        let mut post = vec![0u16; people * types];
+    /// Slides the pre window to [pre_start, d).
+    fn slide_to(&mut self, d: u32, pre_start: u32) {
+        let events = &self.events;
+        while self.add_at < events.len() && event_day(events[self.add_at]) < d {
+            let e = events[self.add_at];
+            self.window.change(event_person(e), event_type(e), true);
+            self.add_at += 1;
+        }
+        while self.drop_at < self.add_at && event_day(events[self.drop_at]) < pre_start {
+            let e = events[self.drop_at];
+            self.window.change(event_person(e), event_type(e), false);
+            self.drop_at += 1;
+        }
+    }
+
+    fn eligible(&self, p: u32, post_end: u32) -> bool {
+        !self.used[p as usize] && self.member_day[p as usize] >= post_end
+    }
+
+    /// The up to K nearest eligible candidates to the count vector `v`,
+    /// from the buckets of people with prior use and then from those with
+    /// none, in order of (distance, seeded rank).
+    fn nearest(&mut self, v: &[u16], post_end: u32) -> Vec<u32> {
+        let (k, seed, start) = (self.opts.controls, self.opts.seed, self.start);
+        let mut best: Vec<Candidate> = Vec::with_capacity(k + 1);
+        let consider = |best: &mut Vec<Candidate>, cand: Candidate| {
+            if best.len() == k && cand >= *best.last().expect("full") {
+                return;
+            }
+            let at = best.partition_point(|b| *b < cand);
+            best.insert(at, cand);
+            best.truncate(k);
+        };
+        let distance = |key: &[u16]| -> u32 {
+            key.iter()
+                .zip(v)
+                .map(|(&a, &b)| u32::from(a.abs_diff(b)))
+                .sum()
+        };
+        let within = |dist: u32| self.opts.caliper.is_none_or(|c| dist <= c);
+        let full_and_nearer = |best: &Vec<Candidate>, dist: u32| {
+            best.len() == k && dist > best.last().expect("full").0
+        };
+        let mut keys: Vec<(u32, &Vec<u16>)> = self
+            .window
+            .buckets
+            .keys()
+            .map(|key| (distance(key), key))
+            .collect();
+        keys.sort_unstable();
+        for (dist, key) in keys {
+            if !within(dist) || full_and_nearer(&best, dist) {
+                break;
+            }
+            for &p in &self.window.buckets[key] {
+                if self.eligible(p, post_end) {
+                    consider(&mut best, (dist, rank(seed, start + p), p));
+                }
+            }
+        }
+        let zero_dist: u32 = v.iter().map(|&c| u32::from(c)).sum();
+        if within(zero_dist) && !full_and_nearer(&best, zero_dist) {
+            let mut found = 0;
+            let mut at = self.front;
+            while at < self.zero_order.len() && found < k {
+                let p = self.zero_order[at];
+                let gone = self.used[p as usize] || self.member_day[p as usize] < post_end;
+                if gone && at == self.front {
+                    // Used, or a cohort member already referred by this
+                    // case's post window, so by every later case's too.
+                    self.front += 1;
+                } else if !gone && !self.window.active(p) {
+                    consider(&mut best, (zero_dist, rank(seed, start + p), p));
+                    found += 1;
+                }
+                at += 1;
+            }
+        }
+        let picked: Vec<u32> = best.iter().map(|&(_, _, p)| p).collect();
+        for &p in &picked {
+            self.used[p as usize] = true;
+        }
+        picked
+    }
+
+    /// The controls' post-window counts, summed into each matched case's
+    /// [`Matched`], sliding a second window over the same events.
+    fn add_post_counts(
+        &self,
+        cohort: &Cohort,
+        cases: &[usize],
+        chosen: &[Vec<u32>],
+        matched: &mut [Option<Matched>],
+    ) {
+        let types = self.usage.types.len();
+        let events = &self.events;
+        let mut post = vec![0u16; self.used.len() * types];
         let (mut add_at, mut drop_at) = (0usize, 0usize);
-        for (&i, picked) in stratum_cases.iter().zip(&chosen) {
+        for (&i, picked) in cases.iter().zip(chosen) {
             let person = &cohort.entries[i].person;
             let (d, post_end) = (day_number(person.date), day_number(person.post_end));
             while add_at < events.len() && event_day(events[add_at]) < post_end {
@@ -466,30 +437,148 @@ pub fn match_controls(
             }
         }
     }
-    let balance = usage
-        .types
-        .iter()
-        .enumerate()
-        .map(|(t, name)| BalanceRow {
-            measure: format!("{name}_pre"),
-            cases: sums.cases.0 as u64,
-            smd_before: smd(
-                (sums.cases.0, sums.cases.1[t], sums.cases.2[t]),
-                (sums.before.0, sums.before.1[t], sums.before.2[t]),
-            ),
-            smd_after: smd(
-                (sums.cases.0, sums.cases.1[t], sums.cases.2[t]),
-                (sums.after.0, sums.after.1[t], sums.after.2[t]),
-            ),
-        })
-        .collect();
+}
+
+impl Sums {
+    fn new(types: usize) -> Sums {
+        let zeros = || (0.0, vec![0.0; types], vec![0.0; types]);
+        Sums {
+            cases: zeros(),
+            before: zeros(),
+            after: zeros(),
+        }
+    }
+
+    /// Adds a matched case with pre-window counts `v` and its controls
+    /// `picked`; the stratum at the case's date holds `n` people other
+    /// than the case, whose counts sum to `window.sum` less the case's own
+    /// when `case_in_stratum`. Returns the controls' summed pre counts.
+    fn add_case(
+        &mut self,
+        v: &[u16],
+        picked: &[u32],
+        window: &Window,
+        n: f64,
+        case_in_stratum: bool,
+    ) -> Vec<u32> {
+        self.before.0 += n;
+        self.cases.0 += 1.0;
+        self.after.0 += 1.0;
+        let k = picked.len() as f64;
+        let mut pre = vec![0u32; v.len()];
+        for (t, &count) in v.iter().enumerate() {
+            let x = f64::from(count);
+            let (mut s1, mut s2) = (window.sum[t] as f64, window.sum_sq[t] as f64);
+            if case_in_stratum {
+                s1 -= x;
+                s2 -= x * x;
+            }
+            self.before.1[t] += s1;
+            self.before.2[t] += s2;
+            self.cases.1[t] += x;
+            self.cases.2[t] += x * x;
+            let mut squares = 0u64;
+            for &p in picked {
+                let c = u32::from(window.vector(p)[t]);
+                pre[t] += c;
+                squares += u64::from(c) * u64::from(c);
+            }
+            self.after.1[t] += f64::from(pre[t]) / k;
+            self.after.2[t] += squares as f64 / k;
+        }
+        pre
+    }
+
+    /// The balance table, one row per event type.
+    fn balance(&self, types: &[String]) -> Vec<BalanceRow> {
+        let part = |s: &(f64, Vec<f64>, Vec<f64>), t: usize| (s.0, s.1[t], s.2[t]);
+        types
+            .iter()
+            .enumerate()
+            .map(|(t, name)| BalanceRow {
+                measure: format!("{name}_pre"),
+                cases: self.cases.0 as u64,
+                smd_before: smd(part(&self.cases, t), part(&self.before, t)),
+                smd_after: smd(part(&self.cases, t), part(&self.after, t)),
+            })
+            .collect()
+    }
+}
+
+/// Cohort members in the population: their population number and the day
+/// of their first intervention, by number; and each entry's number.
+fn cohort_in_population(
+    cohort: &Cohort,
+    population: &Population,
+) -> (HashMap<u32, u32>, Vec<Option<u32>>) {
+    let mut member_of: HashMap<u32, u32> = HashMap::new();
+    let mut own: Vec<Option<u32>> = vec![None; cohort.len()];
+    for (i, e) in cohort.entries.iter().enumerate() {
+        if let Some(p) = population.find(&e.token) {
+            member_of.insert(p, day_number(e.person.date));
+            own[i] = Some(p);
+        }
+    }
+    (member_of, own)
+}
+
+/// Builds the comparison group.
+pub fn match_controls(
+    cohort: &Cohort,
+    usage: &Usage,
+    population: &Population,
+    included: &[bool],
+    opts: MatchOptions,
+) -> Comparison {
+    let mut matched: Vec<Option<Matched>> = vec![None; cohort.len()];
+    let (member_of, own) = cohort_in_population(cohort, population);
+    let (mut by_stratum, cases) = cases_by_stratum(cohort, included);
+    let mut sums = Sums::new(usage.types.len());
+    let (mut unmatched, mut controls_used) = (0u64, 0u64);
+    for (s, stratum_cases) in by_stratum.iter_mut().enumerate() {
+        if stratum_cases.is_empty() {
+            continue;
+        }
+        let range = population.stratum(s as u32);
+        let mut st = Stratum::new(range.clone(), usage, &member_of, opts);
+        let case_rank = |i: usize| {
+            mix(opts.seed
+                ^ u64::from_be_bytes(cohort.entries[i].token[..8].try_into().expect("8 bytes")))
+        };
+        stratum_cases.sort_by_key(|&i| (cohort.entries[i].person.date, case_rank(i)));
+        let mut chosen: Vec<Vec<u32>> = Vec::with_capacity(stratum_cases.len());
+        for &i in stratum_cases.iter() {
+            let person = &cohort.entries[i].person;
+            st.slide_to(day_number(person.date), day_number(person.pre_start));
+            let v: Vec<u16> = usage
+                .counts
+                .iter()
+                .map(|c| c[i][0].min(u32::from(u16::MAX)) as u16)
+                .collect();
+            let picked = st.nearest(&v, day_number(person.post_end));
+            if picked.is_empty() {
+                unmatched += 1;
+            } else {
+                controls_used += picked.len() as u64;
+                // Balance before matching: the stratum at this date, but the case.
+                let case_in_stratum = own[i].is_some_and(|p| range.contains(&p));
+                let n = st.used.len() as f64 - f64::from(u8::from(case_in_stratum));
+                let pre = sums.add_case(&v, &picked, &st.window, n, case_in_stratum);
+                let k = picked.len() as u32;
+                let post = vec![0; v.len()];
+                matched[i] = Some(Matched { k, pre, post });
+            }
+            chosen.push(picked);
+        }
+        st.add_post_counts(cohort, stratum_cases, &chosen, &mut matched);
+    }
     Comparison {
         matched,
         cases,
         unmatched,
         controls: controls_used,
         wanted: opts.controls,
-        balance,
+        balance: sums.balance(&usage.types),
     }
 }
 
@@ -498,7 +587,7 @@ pub fn match_controls(
 pub fn write_balance<W: std::io::Write>(
     w: W,
     comparison: &Comparison,
-    disclosure: super::report::Disclosure,
+    disclosure: super::disclosure::Disclosure,
 ) -> csv::Result<W> {
     let three = |x: Option<f64>| x.map(|v| format!("{v:.3}")).unwrap_or_default();
     let rows: Vec<Vec<String>> = comparison
@@ -507,13 +596,13 @@ pub fn write_balance<W: std::io::Write>(
         .map(|b| {
             vec![
                 b.measure.clone(),
-                super::report::shown_count(b.cases, disclosure),
+                super::disclosure::shown_count(b.cases, disclosure),
                 three(b.smd_before),
                 three(b.smd_after),
             ]
         })
         .collect();
-    super::report::write_table(w, &["measure", "cases", "smd_before", "smd_after"], &rows)
+    super::table::write_table(w, &["measure", "cases", "smd_before", "smd_after"], &rows)
 }
 
 #[cfg(test)]

@@ -11,15 +11,20 @@
 //! - [`stats`]: the Wilcoxon signed-rank test.
 //! - [`html`]: the self-contained HTML report.
 //!
-//! `cmd::relink` drives them: it checks key ids, reads, counts and writes.
+//! - [`stages`]: the run as named stages, which `cmd::relink` calls in order.
+//! - [`ids`], [`disclosure`], [`table`]: the layer the others share.
 
 pub mod cohort;
 pub mod costs;
+pub mod disclosure;
 pub mod html;
+pub mod ids;
 pub mod matching;
 pub mod population;
 pub mod report;
+pub mod stages;
 pub mod stats;
+pub mod table;
 pub mod usage;
 pub mod values;
 pub mod windows;
@@ -54,6 +59,8 @@ pub struct Outcome {
     pub excluded_incomplete_window: u64,
     /// People in the report.
     pub included: u64,
+    /// Per cohort entry: whether they are in the report.
+    pub included_flags: Vec<bool>,
     /// The key id the files were made with, when known.
     pub key_id: Option<KeyId>,
     /// Files written.
@@ -73,6 +80,19 @@ pub struct PopulationSummary {
     pub unusable_ids: u64,
     /// Rows in a stratum no cohort member has.
     pub outside_strata: u64,
+}
+
+impl PopulationSummary {
+    /// What a population file held.
+    pub fn of(p: &population::Population) -> PopulationSummary {
+        PopulationSummary {
+            rows_read: p.rows_read,
+            people: p.len() as u64,
+            duplicate_tokens: p.duplicate_tokens,
+            unusable_ids: p.invalid_numbers.total() + p.invalid_tokens,
+            outside_strata: p.outside_strata,
+        }
+    }
 }
 
 impl Outcome {

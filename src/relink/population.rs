@@ -10,11 +10,11 @@
 //! index).
 
 use super::cohort::{label, open_with_header, Strata, TokenIndex};
+use super::ids::UsageIds;
 use crate::error::{Error, Result, Source};
 use crate::io::csv::{resolve_column, ColumnSpec, CsvOptions};
 use crate::provider::nhs::{canonicalise, ReasonCounts};
 use crate::provider::token::parse_token;
-use crate::relink::usage::UsageIds;
 
 /// One person kept: their token and number.
 #[derive(Clone, Copy, Debug)]
@@ -85,11 +85,7 @@ pub fn load_population(
 ) -> Result<Population> {
     let mut reader = open_with_header(file, csv)?;
     let n = reader.n_fields()?.unwrap_or(0);
-    let id_flag = match ids {
-        UsageIds::Nhs(_) => "--population-nhs-column",
-        UsageIds::Tokens => "--population-token-column",
-    };
-    let id_col = resolve_column(&cols.id, reader.header(), n, file, id_flag)?;
+    let id_col = resolve_column(&cols.id, reader.header(), n, file, &ids.flag("population"))?;
     let match_cols = cols
         .match_on
         .iter()

@@ -5,22 +5,14 @@
 //! are made ([`Row::cells`]), so the CSV, the terminal table and the HTML
 //! page release the same cells.
 
-use std::fmt::Write as _;
-
 use crate::relink::cohort::Cohort;
+pub use crate::relink::disclosure::{
+    shown_count, shown_derived, shown_value_sum, small, Disclosure,
+};
 use crate::relink::matching::Comparison;
 use crate::relink::stats::{format_4g, wilcoxon_p};
+use crate::relink::table::{aligned, pct_change, two, write_table};
 use crate::relink::usage::{Usage, NO_POST_EVENT};
-use crate::relink::values::format_milli;
-
-/// How counts are protected before release.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Disclosure {
-    /// NHS small-number suppression: 1–7 as `*`, others to the nearest 5.
-    Hes,
-    /// Exact values: not fit for release.
-    None,
-}
 
 /// Section 6's columns after the group columns, in order; section 7's
 /// follow (see [`Report::header`]).
@@ -140,65 +132,6 @@ pub struct ValueFigures {
     pub post: u64,
     /// Wilcoxon p-value on each person's post − pre value.
     pub p_value: Option<f64>,
-}
-
-/// A count of 1 to 7: suppressed under `hes`.
-pub fn small(c: u64) -> bool {
-    (1..=7).contains(&c)
-}
-
-/// To the nearest 5 (0 stays 0).
-pub fn round5(c: u64) -> u64 {
-    (c + 2) / 5 * 5
-}
-
-/// A count as released: exact, or `*` for 1–7 and the nearest 5 otherwise.
-pub fn shown_count(c: u64, disclosure: Disclosure) -> String {
-    match disclosure {
-        Disclosure::None => c.to_string(),
-        Disclosure::Hes if small(c) => "*".into(),
-        Disclosure::Hes => round5(c).to_string(),
-    }
-}
-
-/// A derived value as released: `*` under `hes` when any count it rests on
-/// is 1–7, otherwise the exact value formatted (empty when undefined).
-pub fn shown_derived(
-    disclosure: Disclosure,
-    rests_on: &[u64],
-    v: Option<f64>,
-    fmt: &dyn Fn(f64) -> String,
-) -> String {
-    if disclosure == Disclosure::Hes && rests_on.iter().any(|&c| small(c)) {
-        "*".into()
-    } else {
-        v.map(fmt).unwrap_or_default()
-    }
-}
-
-/// Two decimals.
-pub fn two(x: f64) -> String {
-    format!("{x:.2}")
-}
-
-/// 100 × (after − before) / before, or `None` when before is 0.
-pub fn pct_change(before: f64, after: f64) -> Option<f64> {
-    (before != 0.0).then(|| 100.0 * (after - before) / before)
-}
-
-/// A value sum (thousandths) as released with one decimal: `*` when the
-/// event count it goes with is 1–7, otherwise (under `hes`) rounded to the
-/// nearest 5.
-fn shown_value_sum(milli: u64, events: u64, disclosure: Disclosure) -> String {
-    match disclosure {
-        Disclosure::None => format_milli(i128::from(milli), 1),
-        Disclosure::Hes if small(events) => "*".into(),
-        Disclosure::Hes => {
-            // Nearest 5 units = nearest 5,000 thousandths, half up.
-            let r = (u128::from(milli) + 2_500) / 5_000 * 5_000;
-            format_milli(r as i128, 1)
-        }
-    }
 }
 
 impl Row {
@@ -542,57 +475,10 @@ impl Report {
     }
 }
 
-/// Writes a header and rows as CSV, handing the writer back.
-pub fn write_table<W: std::io::Write, S: AsRef<[u8]>>(
-    w: W,
-    header: &[S],
-    rows: &[Vec<String>],
-) -> csv::Result<W> {
-    let mut out = csv::Writer::from_writer(w);
-    out.write_record(header)?;
-    for r in rows {
-        out.write_record(r)?;
-    }
-    out.into_inner()
-        .map_err(|e| csv::Error::from(e.into_error()))
-}
-
-/// Lines of cells as an aligned table: the first `left` columns
-/// left-aligned, the rest (numbers) right-aligned, a rule under the header.
-pub fn aligned(lines: &[Vec<String>], left: usize) -> String {
-    let cols = lines[0].len();
-    let width: Vec<usize> = (0..cols)
-        .map(|c| {
-            lines
-                .iter()
-                .map(|l| l[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut s = String::new();
-    for (n, l) in lines.iter().enumerate() {
-        for (c, cell) in l.iter().enumerate() {
-            let pad = width[c] - cell.chars().count();
-            if c < left {
-                let _ = write!(s, "{cell}{}", " ".repeat(pad));
-            } else {
-                let _ = write!(s, "{}{cell}", " ".repeat(pad));
-            }
-            s.push_str(if c + 1 < cols { "  " } else { "\n" });
-        }
-        if n == 0 {
-            let total: usize = width.iter().sum::<usize>() + 2 * (cols - 1);
-            s.push_str(&"-".repeat(total));
-            s.push('\n');
-        }
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::relink::disclosure::round5;
 
     fn row(patients: u64, pre: u64, post: u64, with_pre: u64, with_post: u64) -> Row {
         Row {

@@ -11,23 +11,16 @@
 use jiff::civil::Date;
 
 use super::cohort::{date_cell, header_name, open_with_header, Cohort};
+use super::ids::UsageIds;
 use super::population::Population;
 use super::values::parse_milli;
 use super::windows::{Window, EARLIEST};
 use crate::error::{shown_value, Error, Result, Source};
-use crate::io::csv::{resolve_column, Batch, ColumnSpec, CsvOptions};
+use crate::io::csv::{resolve_column, Batch, ColumnSpec, CsvOptions, RecordReader};
 use crate::io::pipeline::{run_ordered, Pool};
 use crate::io::progress::Progress;
 use crate::provider::nhs::{canonicalise, ReasonCounts};
-use crate::provider::token::{parse_token, Tokeniser};
-
-/// How usage rows identify people.
-pub enum UsageIds<'a> {
-    /// NHS numbers, tokenised in memory with this key.
-    Nhs(&'a Tokeniser),
-    /// Tokens made with the same key.
-    Tokens,
-}
+use crate::provider::token::parse_token;
 
 /// Which usage columns to use.
 #[derive(Clone, Debug)]
@@ -161,76 +154,78 @@ fn find_people(people: People<'_>, token: &[u8; 32], not_in_cohort: &mut u64) ->
     }
 }
 
-/// Streams the usage file and counts each cohort member's events by window.
-pub fn count_usage(
+/// The usage file's columns, resolved against its header.
+struct Resolved {
+    id: usize,
+    date: usize,
+    event_type: usize,
+    value: Option<usize>,
+    date_name: String,
+    type_name: String,
+    value_name: Option<String>,
+}
+
+fn resolve(
+    reader: &mut RecordReader<Box<dyn std::io::Read + Send>>,
     file: &Source,
-    csv: CsvOptions,
     cols: &UsageColumns,
     ids: &UsageIds<'_>,
-    people: People<'_>,
-    threads: usize,
-    progress: &Progress,
-) -> Result<Usage> {
-    let mut reader = open_with_header(file, csv)?;
+) -> Result<Resolved> {
     let n = reader.n_fields()?.unwrap_or(0);
-    let id_flag = match ids {
-        UsageIds::Nhs(_) => "--usage-nhs-column",
-        UsageIds::Tokens => "--usage-token-column",
-    };
-    let id_col = resolve_column(&cols.id, reader.header(), n, file, id_flag)?;
-    let date_col = resolve_column(&cols.date, reader.header(), n, file, "--event-date-column")?;
-    let type_col = resolve_column(
-        &cols.event_type,
-        reader.header(),
-        n,
-        file,
-        "--event-type-column",
-    )?;
-    let value_col = cols
+    let h = reader.header();
+    let id = resolve_column(&cols.id, h, n, file, &ids.flag("usage"))?;
+    let date = resolve_column(&cols.date, h, n, file, "--event-date-column")?;
+    let event_type = resolve_column(&cols.event_type, h, n, file, "--event-type-column")?;
+    let value = cols
         .value
         .as_ref()
-        .map(|spec| resolve_column(spec, reader.header(), n, file, "--value-column"))
+        .map(|spec| resolve_column(spec, h, n, file, "--value-column"))
         .transpose()?;
-    let date_name = header_name(&reader, date_col);
-    let type_name = header_name(&reader, type_col);
-    let value_name = value_col.map(|c| header_name(&reader, c));
-    let first_post = cols.first_post;
-    let cohort = people.cohort;
-    let population = people.population;
+    Ok(Resolved {
+        id,
+        date,
+        event_type,
+        value,
+        date_name: header_name(reader, date),
+        type_name: header_name(reader, event_type),
+        value_name: value.map(|c| header_name(reader, c)),
+    })
+}
 
-    let mut usage = Usage {
-        types: Vec::new(),
-        counts: Vec::new(),
-        values: Vec::new(),
-        first_post: Vec::new(),
-        value_column: value_name.clone(),
-        events: Vec::new(),
-        rows_in_population: 0,
-        rows_read: 0,
-        rows_matched: 0,
-        rows_not_in_cohort: 0,
-        invalid_numbers: ReasonCounts::default(),
-        invalid_tokens: 0,
-        events_outside_windows: 0,
-        date_range: None,
-    };
-    if population.is_some() {
-        // Room for an event per row the file could hold (a row is at least
-        // 24 bytes): capacity never touched costs no memory, and the vector
-        // never moves while it grows, so the peak stays at 8 bytes an event.
-        if let Some(len) = file
-            .path()
-            .and_then(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-        {
-            usage.events.reserve((len / 24) as usize);
+/// What a worker needs to parse a batch.
+struct Parser<'a> {
+    file: &'a Source,
+    cols: &'a Resolved,
+    ids: &'a UsageIds<'a>,
+    people: People<'a>,
+    rows_pool: &'a Pool<Vec<Row>>,
+}
+
+impl Parser<'_> {
+    /// A row's value cell in thousandths (0 when empty or with no value
+    /// column).
+    fn value(&self, b: &Batch, i: usize) -> Result<u64> {
+        let (Some(c), Some(name)) = (self.cols.value, &self.cols.value_name) else {
+            return Ok(0);
+        };
+        match parse_milli(&b.field(i, c)) {
+            None => Ok(0),
+            Some(Ok(v)) => Ok(v),
+            Some(Err(why)) => Err(Error::BadValue {
+                file: self.file.clone(),
+                row: b.row(i),
+                column: name.clone(),
+                shown: shown_value(&b.field(i, c)),
+                why: why.explain(),
+            }),
         }
     }
-    let recycler = reader.recycler();
-    let rows_pool: Pool<Vec<Row>> = Pool::default();
-    let work = |batch: Batch| -> Result<Parsed> {
+
+    /// Parses a batch: dates, values, and each row's person. With NHS
+    /// numbers, the valid rows' numbers are tokenised a group at a time.
+    fn parse(&self, batch: Batch) -> Result<Parsed> {
         let mut out = Parsed {
-            rows: rows_pool.get(),
+            rows: self.rows_pool.get(),
             batch,
             invalid_numbers: ReasonCounts::default(),
             invalid_tokens: 0,
@@ -239,39 +234,23 @@ pub fn count_usage(
         };
         out.rows.clear();
         let b = &out.batch;
-        // With NHS numbers, the valid rows' numbers wait here (with their
-        // row) so that their tokens can be made a group at a time.
-        let mut waiting_rows = Vec::new();
-        let mut waiting_numbers = Vec::new();
+        let (mut waiting_rows, mut waiting_numbers) = (Vec::new(), Vec::new());
         for i in 0..b.len() {
-            let d = date_cell(&b.field(i, date_col), file, b.row(i), &date_name)?;
-            out.range = Some(match out.range {
-                None => (d, d),
-                Some((lo, hi)) => (lo.min(d), hi.max(d)),
-            });
-            let value = match (value_col, &value_name) {
-                (Some(c), Some(name)) => match parse_milli(&b.field(i, c)) {
-                    None => 0,
-                    Some(Ok(v)) => v,
-                    Some(Err(why)) => {
-                        return Err(Error::BadValue {
-                            file: file.clone(),
-                            row: b.row(i),
-                            column: name.clone(),
-                            shown: shown_value(&b.field(i, c)),
-                            why: why.explain(),
-                        })
-                    }
-                },
-                _ => 0,
-            };
-            let cell = b.field(i, id_col);
-            let day = if population.is_some() {
+            let d = date_cell(
+                &b.field(i, self.cols.date),
+                self.file,
+                b.row(i),
+                &self.cols.date_name,
+            )?;
+            out.range = Some(out.range.map_or((d, d), |(lo, hi)| (lo.min(d), hi.max(d))));
+            let value = self.value(b, i)?;
+            let cell = b.field(i, self.cols.id);
+            let day = if self.people.population.is_some() {
                 day_number(d)
             } else {
                 0
             };
-            let (person, in_population) = match ids {
+            let (person, in_population) = match self.ids {
                 UsageIds::Nhs(_) => {
                     match canonicalise(&cell) {
                         Ok(number) => {
@@ -283,7 +262,7 @@ pub fn count_usage(
                     (NOBODY, NOBODY)
                 }
                 UsageIds::Tokens => match parse_token(cell.trim_ascii()) {
-                    Some(t) => find_people(people, &t, &mut out.not_in_cohort),
+                    Some(t) => find_people(self.people, &t, &mut out.not_in_cohort),
                     None => {
                         out.invalid_tokens += 1;
                         (NOBODY, NOBODY)
@@ -292,89 +271,210 @@ pub fn count_usage(
             };
             out.rows.push((person, d, value, in_population, day));
         }
-        if let UsageIds::Nhs(t) = ids {
+        if let UsageIds::Nhs(t) = self.ids {
             t.each_token(&waiting_numbers, |k, token| {
-                let (person, in_population) = find_people(people, token, &mut out.not_in_cohort);
+                let (person, in_population) =
+                    find_people(self.people, token, &mut out.not_in_cohort);
                 let row = &mut out.rows[waiting_rows[k]];
                 row.0 = person;
                 row.3 = in_population;
             });
         }
         Ok(out)
-    };
-    let mut type_index: Vec<(Vec<u8>, usize)> = Vec::new();
-    let consume = |parsed: Result<Parsed>| -> Result<()> {
-        let p = parsed?;
-        let b = &p.batch;
-        for (i, &(person, d, value, in_population, day)) in p.rows.iter().enumerate() {
-            let ty = b.field(i, type_col);
-            let ty = ty.trim_ascii();
-            let t = match type_index.iter().find(|(name, _)| name.as_slice() == ty) {
-                Some(&(_, t)) => t,
-                None => {
-                    let name = std::str::from_utf8(ty)
-                        .ok()
-                        .filter(|s| !s.is_empty() && s.len() <= 64)
-                        .ok_or_else(|| Error::Usage(format!(
-                            "{file}: row {}, column {type_name:?}: the event type is empty, too long or not UTF-8 text; every usage row needs a type such as AE or NEL",
-                            b.row(i)
-                        )))?;
-                    if population.is_some() && usage.types.len() >= MAX_TYPES_WITH_POPULATION {
-                        return Err(Error::Usage(format!(
-                            "{file}: row {}: more than {MAX_TYPES_WITH_POPULATION} event types; a comparison group (--population) handles at most {MAX_TYPES_WITH_POPULATION}",
-                            b.row(i)
-                        )));
-                    }
-                    usage.types.push(name.to_string());
-                    usage.counts.push(vec![[0, 0]; cohort.len()]);
-                    let people_if = |on: bool| if on { cohort.len() } else { 0 };
-                    usage
-                        .values
-                        .push(vec![[0, 0]; people_if(value_col.is_some())]);
-                    usage
-                        .first_post
-                        .push(vec![NO_POST_EVENT; people_if(first_post)]);
-                    type_index.push((ty.to_vec(), usage.types.len() - 1));
-                    usage.types.len() - 1
-                }
-            };
-            if in_population != NOBODY {
-                usage.rows_in_population += 1;
-                usage.events.push(pack_event(in_population, day, t));
-            }
-            if person == NOBODY {
-                continue;
-            }
-            usage.rows_matched += 1;
-            let p = person as usize;
-            let who = cohort.person(p);
-            let w = match who.window(d) {
-                Window::Pre => 0,
-                Window::Post => 1,
-                Window::Outside => {
-                    usage.events_outside_windows += 1;
-                    continue;
-                }
-            };
-            usage.counts[t][p][w] += 1;
-            if value_col.is_some() {
-                usage.values[t][p][w] += value;
-            }
-            if first_post && w == 1 {
-                let slot = &mut usage.first_post[t][p];
-                *slot = (*slot).min(who.days_to(d));
-            }
+    }
+}
+
+/// The consumer's state: the counts so far and the event types seen.
+struct Counter<'a> {
+    usage: Usage,
+    type_index: Vec<(Vec<u8>, usize)>,
+    file: &'a Source,
+    cols: &'a Resolved,
+    people: People<'a>,
+    first_post: bool,
+}
+
+impl Counter<'_> {
+    /// The number of an event type, adding it when new.
+    fn type_of(&mut self, ty: &[u8], row: u64) -> Result<usize> {
+        if let Some(&(_, t)) = self
+            .type_index
+            .iter()
+            .find(|(name, _)| name.as_slice() == ty)
+        {
+            return Ok(t);
         }
+        let (file, type_name) = (self.file, &self.cols.type_name);
+        let name = std::str::from_utf8(ty)
+            .ok()
+            .filter(|s| !s.is_empty() && s.len() <= 64)
+            .ok_or_else(|| Error::Usage(format!(
+                "{file}: row {row}, column {type_name:?}: the event type is empty, too long or not UTF-8 text; every usage row needs a type such as AE or NEL"
+            )))?;
+        let usage = &mut self.usage;
+        if self.people.population.is_some() && usage.types.len() >= MAX_TYPES_WITH_POPULATION {
+            return Err(Error::Usage(format!(
+                "{file}: row {row}: more than {MAX_TYPES_WITH_POPULATION} event types; a comparison group (--population) handles at most {MAX_TYPES_WITH_POPULATION}"
+            )));
+        }
+        let n = self.people.cohort.len();
+        usage.types.push(name.to_string());
+        usage.counts.push(vec![[0, 0]; n]);
+        let people_if = |on: bool| if on { n } else { 0 };
+        usage
+            .values
+            .push(vec![[0, 0]; people_if(self.cols.value.is_some())]);
+        usage
+            .first_post
+            .push(vec![NO_POST_EVENT; people_if(self.first_post)]);
+        self.type_index.push((ty.to_vec(), usage.types.len() - 1));
+        Ok(usage.types.len() - 1)
+    }
+
+    /// Counts one row of type `t`.
+    fn count(&mut self, t: usize, &(person, d, value, in_population, day): &Row) {
+        let usage = &mut self.usage;
+        if in_population != NOBODY {
+            usage.rows_in_population += 1;
+            usage.events.push(pack_event(in_population, day, t));
+        }
+        if person == NOBODY {
+            return;
+        }
+        usage.rows_matched += 1;
+        let p = person as usize;
+        let who = self.people.cohort.person(p);
+        let w = match who.window(d) {
+            Window::Pre => 0,
+            Window::Post => 1,
+            Window::Outside => {
+                usage.events_outside_windows += 1;
+                return;
+            }
+        };
+        usage.counts[t][p][w] += 1;
+        if self.cols.value.is_some() {
+            usage.values[t][p][w] += value;
+        }
+        if self.first_post && w == 1 {
+            let slot = &mut usage.first_post[t][p];
+            *slot = (*slot).min(who.days_to(d));
+        }
+    }
+
+    /// Counts a parsed batch, in file order, and adds up its tallies.
+    fn apply(&mut self, p: &Parsed) -> Result<()> {
+        let b = &p.batch;
+        for (i, row) in p.rows.iter().enumerate() {
+            let ty = b.field(i, self.cols.event_type);
+            let t = self.type_of(ty.trim_ascii(), b.row(i))?;
+            self.count(t, row);
+        }
+        let usage = &mut self.usage;
         usage.rows_read += b.len() as u64;
         usage.rows_not_in_cohort += p.not_in_cohort;
         usage.invalid_numbers.merge(&p.invalid_numbers);
         usage.invalid_tokens += p.invalid_tokens;
         if let Some((lo, hi)) = p.range {
-            usage.date_range = Some(match usage.date_range {
-                None => (lo, hi),
-                Some((a, b)) => (a.min(lo), b.max(hi)),
-            });
+            usage.date_range = Some(
+                usage
+                    .date_range
+                    .map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))),
+            );
         }
+        Ok(())
+    }
+}
+
+impl Usage {
+    fn empty(value_column: Option<String>) -> Usage {
+        Usage {
+            types: Vec::new(),
+            counts: Vec::new(),
+            values: Vec::new(),
+            first_post: Vec::new(),
+            value_column,
+            events: Vec::new(),
+            rows_in_population: 0,
+            rows_read: 0,
+            rows_matched: 0,
+            rows_not_in_cohort: 0,
+            invalid_numbers: ReasonCounts::default(),
+            invalid_tokens: 0,
+            events_outside_windows: 0,
+            date_range: None,
+        }
+    }
+
+    /// Puts event types in sorted order (types were numbered as they
+    /// appeared), renumbering the population's events to match and sorting
+    /// them by person and day.
+    fn sort_types(&mut self) {
+        let mut order: Vec<usize> = (0..self.types.len()).collect();
+        order.sort_by(|&a, &b| self.types[a].cmp(&self.types[b]));
+        self.types = order.iter().map(|&i| self.types[i].clone()).collect();
+        fn reorder<T>(v: &mut Vec<Vec<T>>, order: &[usize]) {
+            let mut old = std::mem::take(v);
+            *v = order.iter().map(|&i| std::mem::take(&mut old[i])).collect();
+        }
+        if !self.events.is_empty() {
+            let mut new_index = vec![0usize; order.len()];
+            for (new, &old) in order.iter().enumerate() {
+                new_index[old] = new;
+            }
+            for e in self.events.iter_mut() {
+                let (person, day, t) = unpack_event(*e);
+                *e = pack_event(person, day, new_index[t]);
+            }
+            self.events.sort_unstable();
+        }
+        reorder(&mut self.counts, &order);
+        reorder(&mut self.values, &order);
+        reorder(&mut self.first_post, &order);
+    }
+}
+
+/// Streams the usage file and counts each cohort member's events by window.
+pub fn count_usage(
+    file: &Source,
+    csv: CsvOptions,
+    cols: &UsageColumns,
+    ids: &UsageIds<'_>,
+    people: People<'_>,
+    threads: usize,
+    progress: &Progress,
+) -> Result<Usage> {
+    let mut reader = open_with_header(file, csv)?;
+    let resolved = resolve(&mut reader, file, cols, ids)?;
+    let mut usage = Usage::empty(resolved.value_name.clone());
+    if people.population.is_some() {
+        // Room for an event per row the file could hold (a row is at least
+        // 24 bytes): capacity never touched costs no memory, and the vector
+        // never moves while it grows, so the peak stays at 8 bytes an event.
+        if let Some(len) = file.path().and_then(|p| std::fs::metadata(p).ok()) {
+            usage.events.reserve((len.len() / 24) as usize);
+        }
+    }
+    let recycler = reader.recycler();
+    let rows_pool: Pool<Vec<Row>> = Pool::default();
+    let parser = Parser {
+        file,
+        cols: &resolved,
+        ids,
+        people,
+        rows_pool: &rows_pool,
+    };
+    let mut counter = Counter {
+        usage,
+        type_index: Vec::new(),
+        file,
+        cols: &resolved,
+        people,
+        first_post: cols.first_post,
+    };
+    let consume = |parsed: Result<Parsed>| -> Result<()> {
+        let p = parsed?;
+        counter.apply(&p)?;
         let Parsed {
             mut batch, rows, ..
         } = p;
@@ -389,31 +489,9 @@ pub fn count_usage(
         progress.update(reader.bytes_read(), reader.rows());
         Ok(batch)
     };
-    run_ordered(threads, produce, work, consume)?;
+    run_ordered(threads, produce, |b| parser.parse(b), consume)?;
     progress.finish();
-    // Report event types in a stable order.
-    let mut order: Vec<usize> = (0..usage.types.len()).collect();
-    order.sort_by(|&a, &b| usage.types[a].cmp(&usage.types[b]));
-    usage.types = order.iter().map(|&i| usage.types[i].clone()).collect();
-    fn reorder<T>(v: &mut Vec<Vec<T>>, order: &[usize]) {
-        let mut old = std::mem::take(v);
-        *v = order.iter().map(|&i| std::mem::take(&mut old[i])).collect();
-    }
-    if !usage.events.is_empty() {
-        // Types were numbered as they appeared; renumber them in the
-        // report's order, then sort by person and day.
-        let mut new_index = vec![0usize; order.len()];
-        for (new, &old) in order.iter().enumerate() {
-            new_index[old] = new;
-        }
-        for e in usage.events.iter_mut() {
-            let (person, day, t) = unpack_event(*e);
-            *e = pack_event(person, day, new_index[t]);
-        }
-        usage.events.sort_unstable();
-    }
-    reorder(&mut usage.counts, &order);
-    reorder(&mut usage.values, &order);
-    reorder(&mut usage.first_post, &order);
+    let mut usage = counter.usage;
+    usage.sort_types();
     Ok(usage)
 }
