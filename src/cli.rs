@@ -201,9 +201,12 @@ pub struct RelinkArgs {
     /// Last day the usage extract covers, inclusive [default: latest event].
     #[arg(long, value_name = "DATE")]
     pub data_end: Option<String>,
-    /// Disclosure control: hes (suppress 1-7, round to 5) or none (exact: not for release).
+    /// Disclosure control: hes (suppress 1-7, round to 5, secondary suppression) or none (exact: not for release).
     #[arg(long, value_name = "MODE", default_value = "hes", value_parser = ["hes", "none"])]
     pub disclosure: String,
+    /// Write the disclosure log: every cell withheld (file, row, column, rule), for sign-off; it holds no values.
+    #[arg(long, value_name = "FILE")]
+    pub disclosure_log: Option<PathBuf>,
     /// Field delimiter of both inputs: one character, or `tab`.
     #[arg(long, short = 'd', value_name = "C", default_value = ",", value_parser = parse_delimiter)]
     pub delimiter: u8,
@@ -417,6 +420,7 @@ impl RelinkArgs {
                 caliper: self.caliper,
             },
             balance: self.balance,
+            disclosure_log: self.disclosure_log,
             force: self.force,
             threads: self.run.threads()?,
             messages: self.run.messages(),

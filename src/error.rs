@@ -265,6 +265,17 @@ pub enum Error {
     /// The fast token path disagreed with the `hmac` crate at start-up.
     #[error("self-test failed: this build's fast token path does not agree with the hmac crate under this key, so nothing was tokenised and nothing was written\n  hint: this is a fault in the build or the machine, not in your data; do not use this build, and report it (the message holds no key material)")]
     SelfTest,
+    /// A label column (`--group-by`, `--event-type-column`, `--match-on`)
+    /// whose values look like NHS numbers or tokens.
+    #[error("{file}: column {column:?} ({flag}) holds NHS numbers or tokens, which would then appear in every output; identifiers are never used as labels\n  hint: choose a column of categories, such as a cohort, an age band or an event type like AE")]
+    IdentifierLabel {
+        file: Source,
+        column: String,
+        flag: &'static str,
+    },
+    /// An output that exists and is not a regular file.
+    #[error("{file} is not a regular file (a device, pipe, socket or folder), so it is never replaced, even with --force\n  hint: give a file name; to pipe the output, write to standard output (-) instead")]
+    NotRegularFile { file: Source },
     /// Ctrl-C or SIGTERM: the run stopped and wrote nothing.
     #[error("interrupted: nothing was written (temporary files were removed)")]
     Interrupted,

@@ -92,11 +92,14 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             let outcome = cmd::relink::run(&opts)?;
             msg.say(outcome.summary(opts.months).trim_end());
             msg.say("");
-            msg.say(outcome.report.table(opts.disclosure).trim_end());
-            if let Some(costs) = &outcome.costs {
+            let release = &outcome.release;
+            msg.say(outcome.report.table(&release.report).trim_end());
+            if let (Some(costs), Some(released)) = (&outcome.costs, &release.costs) {
                 msg.say("");
-                msg.say(costs.table(opts.disclosure).trim_end());
+                msg.say(costs.table(released).trim_end());
             }
+            msg.say("");
+            msg.say(release.summary());
             for p in &outcome.written {
                 msg.say(format!("wrote {}", shown_path(p)));
             }

@@ -223,40 +223,47 @@ fn comparison_figures_follow_the_disclosure_rule() {
     let exact = stdout(&compare(&s, &args));
     let hes = stdout(&compare(&s, &groups));
     let counts = ["controls", "control_pre_events", "control_post_events"];
-    let derived = [
-        "control_pre_per_patient",
-        "control_post_per_patient",
-        "did_per_patient",
-        "did_ci_low",
-        "did_ci_high",
-    ];
     let header: Vec<&str> = exact.lines().next().unwrap().split(',').collect();
     let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
     let mut saw_small = false;
     for (e, h) in exact.lines().skip(1).zip(hes.lines().skip(1)) {
         let e: Vec<&str> = e.split(',').collect();
         let h: Vec<&str> = h.split(',').collect();
-        let mut small = false;
-        for c in counts {
+        // Every count is withheld or rounded to 5: never another number,
+        // and never shown from 1 to 7 (section 6, rules 1 and 3).
+        for c in counts.iter().chain(&["matched_cases"]) {
             let v: u64 = e[at(c)].parse().unwrap();
-            let want = match v {
-                1..=7 => "*".to_string(),
-                _ => ((v + 2) / 5 * 5).to_string(),
-            };
-            assert_eq!(h[at(c)], want, "{c} of {e:?}");
-            small |= (1..=7).contains(&v);
-        }
-        for c in ["patients", "pre_events", "post_events"] {
-            small |= (1..=7).contains(&e[at(c)].parse::<u64>().unwrap());
-        }
-        if small {
-            saw_small = true;
-            for c in ["did_per_patient", "did_ci_low", "did_ci_high"] {
-                assert_eq!(h[at(c)], "*", "{c} rests on a small count: {e:?}");
+            if (1..=7).contains(&v) {
+                assert_eq!(h[at(c)], "*", "{c} of {e:?}");
+                saw_small = true;
+            } else if h[at(c)] != "*" {
+                assert_eq!(h[at(c)], ((v + 2) / 5 * 5).to_string(), "{c} of {e:?}");
             }
-        } else {
-            for c in derived {
-                assert_eq!(h[at(c)], e[at(c)], "{c} is computed from exact counts");
+        }
+        // Per-patient figures come from the shown counts (rule 2).
+        for (mean, events) in [
+            ("control_pre_per_patient", "control_pre_events"),
+            ("control_post_per_patient", "control_post_events"),
+        ] {
+            match (h[at(events)], h[at("controls")]) {
+                ("*", _) | (_, "*") => assert_eq!(h[at(mean)], "*"),
+                (a, b) => {
+                    let want = format!(
+                        "{:.2}",
+                        a.parse::<f64>().unwrap() / b.parse::<f64>().unwrap()
+                    );
+                    assert_eq!(h[at(mean)], want, "{mean} of {h:?}");
+                }
+            }
+        }
+        // Estimates only on 8 or more matched cases, else withheld (rule 5);
+        // when shown, the estimate itself is exact.
+        let cases: u64 = e[at("matched_cases")].parse().unwrap();
+        for c in ["did_per_patient", "did_ci_low", "did_ci_high"] {
+            if cases < 8 || h[at("matched_cases")] == "*" {
+                assert_eq!(h[at(c)], "*", "{c} on {cases} matched cases: {h:?}");
+            } else {
+                assert_eq!(h[at(c)], e[at(c)], "{c}");
             }
         }
     }
@@ -359,7 +366,7 @@ fn cases_without_controls_are_counted_not_dropped() {
         .parse()
         .unwrap();
     assert!(unmatched > 0, "{err}");
-    assert!(s.text("r.html").contains("had no possible control"));
+    assert!(s.text("r.html").contains("without a possible control"));
     // The main report keeps everyone.
     let row = total_row(&stdout(&out), "AE");
     let patients = num(&row, "patients");

@@ -141,14 +141,20 @@ Total,AE,19,38,32,2.00,1.68,-15.79,19,14,0.3841,8,3,8
 Total,NEL,19,4,0,0.21,0.00,-100.00,4,0,0.0455,4,15,0
 ";
 
+/// The same under `hes` (section 6, version 1.2): counts from 1 to 7 are
+/// `*`; a lone `*` in a column or in fell + same + rose takes the next
+/// smallest count with it (A's AE post 5 takes B's 27; A's AE unchanged 2
+/// takes A's decreased 8); means come from the shown counts (A's AE pre
+/// 20 / 10 = 2.00, not 19 / 10); a p-value needs 10 people who changed
+/// and no withheld side.
 const HES: &str = "\
 cohort,event_type,patients,pre_events,post_events,pre_per_patient,post_per_patient,change_pct,patients_with_pre_event,patients_with_post_event,p_value,patients_decreased,patients_unchanged,patients_increased
-A,AE,10,20,*,1.90,*,*,10,*,*,10,*,0
+A,AE,10,20,*,2.00,*,*,10,*,*,*,*,0
 A,NEL,10,*,0,*,0.00,*,*,0,*,*,*,0
-B,AE,10,20,25,2.11,3.00,42.11,10,10,0.004678,0,*,10
-B,NEL,10,0,0,0.00,0.00,,0,0,,0,10,0
-Total,AE,20,40,30,2.00,1.68,-15.79,20,15,0.3841,10,*,10
-Total,NEL,20,*,0,*,0.00,*,*,0,*,*,15,0
+B,AE,10,20,*,2.00,*,*,10,*,*,0,*,*
+B,NEL,10,0,0,0.00,0.00,,0,0,*,0,*,0
+Total,AE,20,40,30,2.00,1.50,-25.00,20,15,*,*,*,10
+Total,NEL,20,*,0,*,0.00,*,*,0,*,*,*,0
 ";
 
 #[test]

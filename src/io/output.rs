@@ -46,12 +46,7 @@ pub fn check_outputs(inputs: &[&Source], outputs: &[&Path], force: bool) -> Resu
                 }
             }
         }
-        if out.is_dir() {
-            return Err(Error::Write {
-                file: label,
-                source: io::Error::other("it is a folder; give a file name"),
-            });
-        }
+        check_replaceable(out)?;
         if out.exists() && !force {
             return Err(Error::OutputExists { file: label });
         }
@@ -67,6 +62,18 @@ pub fn check_outputs(inputs: &[&Source], outputs: &[&Path], force: bool) -> Resu
         }
     }
     Ok(())
+}
+
+/// Refuses to replace anything but a regular file, even with `--force`: a
+/// device (`/dev/null`), a FIFO, a socket or a folder would otherwise be
+/// replaced by a regular file.
+pub fn check_replaceable(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => Err(Error::NotRegularFile {
+            file: Source::Path(path.to_path_buf()),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn same_path(a: &Path, b: &Path) -> bool {
@@ -153,6 +160,7 @@ impl AtomicOutput {
     pub fn create(path: Option<&Path>, force: bool) -> Result<AtomicOutput> {
         match path {
             Some(p) if p.as_os_str() != "-" => {
+                check_replaceable(p)?;
                 let label = Source::Path(p.to_path_buf());
                 let name = p
                     .file_name()
@@ -256,6 +264,7 @@ impl AtomicOutput {
             OutputInner::File { tmp, path, force } => {
                 let tmp = tmp.into_inner().map_err(|e| err(e.into_error()))?;
                 tmp.as_file().sync_all().map_err(err)?;
+                check_replaceable(&path)?;
                 let persisted = if force {
                     tmp.persist(&path)
                 } else {

@@ -10,6 +10,7 @@ use std::io::Read;
 
 use jiff::civil::Date;
 
+use super::disclosure::looks_like_identifier;
 use super::windows::{parse_date, plausible, Person};
 use crate::error::{shown_value, Error, Result, Source};
 use crate::io::csv::{open_input, resolve_column, ColumnSpec, CsvOptions, RecordReader};
@@ -249,6 +250,24 @@ pub(super) fn header_name(reader: &RecordReader<Box<dyn Read + Send>>, col: usiz
         .unwrap_or_default()
 }
 
+/// Refuses label values that look like identifiers, naming the column
+/// (never the value): section 6, rule 6.
+pub fn refuse_identifiers(
+    values: &[String],
+    columns: &[String],
+    file: &Source,
+    flag: &'static str,
+) -> Result<()> {
+    match values.iter().position(|v| looks_like_identifier(v)) {
+        Some(k) => Err(Error::IdentifierLabel {
+            file: file.clone(),
+            column: columns[k].clone(),
+            flag,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Reads the cohort file. Each token keeps its earliest intervention date.
 pub fn load_cohort(
     file: &Source,
@@ -270,7 +289,7 @@ pub fn load_cohort(
         .collect::<Result<Vec<_>>>()?;
     let date_name = header_name(&reader, date_col);
     let token_name = header_name(&reader, token_col);
-    let group_columns = group_cols
+    let group_columns: Vec<String> = group_cols
         .iter()
         .map(|&c| header_name(&reader, c))
         .collect();
@@ -279,7 +298,7 @@ pub fn load_cohort(
         .iter()
         .map(|m| resolve(m, "--match-on", &reader))
         .collect::<Result<Vec<_>>>()?;
-    let match_columns = match_cols
+    let match_columns: Vec<String> = match_cols
         .iter()
         .map(|&c| header_name(&reader, c))
         .collect();
@@ -321,10 +340,15 @@ pub fn load_cohort(
                 match_key.push(label(&batch.field(i, c)));
             }
             // Without --match-on everyone shares the one empty stratum.
+            let known = strata.len();
             let stratum = strata.intern(&match_key);
+            if strata.len() > known {
+                refuse_identifiers(&match_key, &match_columns, file, "--match-on")?;
+            }
             let group = match group_ids.get(&key) {
                 Some(&g) => g,
                 None => {
+                    refuse_identifiers(&key, &group_columns, file, "--group-by")?;
                     let g = groups.len() as u32;
                     groups.push(key.clone());
                     group_ids.insert(key.clone(), g);

@@ -19,12 +19,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{shown_value, Error, Result, Source};
-use crate::relink::disclosure::{round5, shown_count, shown_derived, small, Disclosure};
+use crate::relink::release::Table;
 use crate::relink::report::Report;
-use crate::relink::stats::{format_4g, wilcoxon_p};
-use crate::relink::table::{aligned, pct_change, two, write_table};
+use crate::relink::stats::wilcoxon_p;
+use crate::relink::table::aligned;
 use crate::relink::usage::Usage;
-use crate::relink::values::{format_milli, parse_milli};
+use crate::relink::values::parse_milli;
 
 /// Unit costs by event type, in thousandths of a pound.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,6 +155,8 @@ pub struct CostRow {
     pub post: Vec<u64>,
     /// Wilcoxon p-value on each person's post − pre cost.
     pub p_value: Option<f64>,
+    /// People whose post − pre cost is < 0, = 0 and > 0.
+    pub changed: [u64; 3],
 }
 
 /// The costs report: a row per group, then `Total`.
@@ -183,104 +185,13 @@ pub const COST_COLUMNS: [&str; 8] = [
     "return_per_pound",
 ];
 
-/// Figures of one cost row as released: costs in thousandths of a pound
-/// (`None` where withheld), and patients as shown.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct CostFigures {
-    /// Pre-window cost, whole pounds in thousandths, or `None` for `*`.
-    pub pre: Option<i128>,
-    /// Post-window cost, likewise.
-    pub post: Option<i128>,
-    /// Patients as shown, or `None` for `*`.
-    pub patients: Option<u64>,
-    /// Saving per patient in pounds, or `None` for `*`.
-    pub saving_per_patient: Option<f64>,
-}
-
 /// Whole pounds, from thousandths, rounded half away from zero.
-fn whole_pounds(milli: i128) -> i128 {
+pub fn whole_pounds(milli: i128) -> i128 {
     let r = (milli.abs() + 500) / 1000 * 1000;
     if milli < 0 {
         -r
     } else {
         r
-    }
-}
-
-impl CostRow {
-    /// The cost of the events as released: exact counts with `none`, shown
-    /// (rounded) counts with `hes`, `None` when any count is `*`.
-    fn cost(&self, events: &[u64], unit: &[u64], disclosure: Disclosure) -> Option<i128> {
-        let mut total = 0i128;
-        for (&e, &u) in events.iter().zip(unit) {
-            let shown = match disclosure {
-                Disclosure::None => e,
-                Disclosure::Hes if small(e) => return None,
-                Disclosure::Hes => round5(e),
-            };
-            total += i128::from(shown) * i128::from(u);
-        }
-        Some(whole_pounds(total))
-    }
-
-    /// The released figures under `disclosure`.
-    pub fn figures(&self, unit: &[u64], disclosure: Disclosure) -> CostFigures {
-        let pre = self.cost(&self.pre, unit, disclosure);
-        let post = self.cost(&self.post, unit, disclosure);
-        let patients = match disclosure {
-            Disclosure::None => Some(self.patients),
-            Disclosure::Hes if small(self.patients) => None,
-            Disclosure::Hes => Some(round5(self.patients)),
-        };
-        let saving_per_patient = match (pre, post, patients) {
-            (Some(a), Some(b), Some(n)) if n > 0 => Some((a - b) as f64 / 1000.0 / n as f64),
-            _ => None,
-        };
-        CostFigures {
-            pre,
-            post,
-            patients,
-            saving_per_patient,
-        }
-    }
-
-    /// The cells after the group columns.
-    pub fn cells(
-        &self,
-        unit: &[u64],
-        service_cost: Option<u64>,
-        disclosure: Disclosure,
-    ) -> Vec<String> {
-        let f = self.figures(unit, disclosure);
-        let money = |v: Option<i128>| v.map_or("*".into(), |m| format_milli(m, 0));
-        let change = match (f.pre, f.post) {
-            (Some(a), Some(b)) => pct_change(a as f64, b as f64).map(two).unwrap_or_default(),
-            _ => "*".into(),
-        };
-        let saving = match (f.pre, f.post, f.patients) {
-            (Some(_), Some(_), Some(0)) => String::new(),
-            _ => f.saving_per_patient.map_or("*".into(), two),
-        };
-        let mut rests_on = vec![self.patients];
-        rests_on.extend(&self.pre);
-        rests_on.extend(&self.post);
-        let mut cells = vec![
-            shown_count(self.patients, disclosure),
-            money(f.pre),
-            money(f.post),
-            change,
-            saving.clone(),
-            shown_derived(disclosure, &rests_on, self.p_value, &format_4g),
-        ];
-        if let Some(service) = service_cost {
-            cells.push(format_milli(i128::from(service), 2));
-            cells.push(match (f.saving_per_patient, saving.as_str()) {
-                (Some(s), _) => two(s / (service as f64 / 1000.0)),
-                (None, "") => String::new(),
-                (None, _) => "*".into(),
-            });
-        }
-        cells
     }
 }
 
@@ -309,12 +220,17 @@ impl CostReport {
                         .sum()
                 })
                 .collect();
+            let mut changed = [0u64; 3];
+            for d in &diffs {
+                changed[(d.cmp(&0) as i8 + 1) as usize] += 1;
+            }
             rows.push(CostRow {
                 group: chunk[0].group.clone(),
                 patients: chunk[0].patients,
                 pre: chunk.iter().map(|r| r.pre).collect(),
                 post: chunk.iter().map(|r| r.post).collect(),
                 p_value: wilcoxon_p(&diffs),
+                changed,
             });
         }
         CostReport {
@@ -335,22 +251,8 @@ impl CostReport {
             .collect()
     }
 
-    /// Every row as released cells.
-    pub fn cells(&self, disclosure: Disclosure) -> Vec<Vec<String>> {
-        self.rows
-            .iter()
-            .map(|r| {
-                r.group
-                    .iter()
-                    .cloned()
-                    .chain(r.cells(&self.unit, self.service_cost, disclosure))
-                    .collect()
-            })
-            .collect()
-    }
-
     /// A readable, aligned table of the released costs.
-    pub fn table(&self, disclosure: Disclosure) -> String {
+    pub fn table(&self, released: &Table) -> String {
         let mut header = self.group_columns.clone();
         header.extend(
             [
@@ -367,13 +269,8 @@ impl CostReport {
             header.extend(["service £/patient", "return per £"].map(String::from));
         }
         let mut lines = vec![header];
-        lines.extend(self.cells(disclosure));
+        lines.extend(released.strings());
         aligned(&lines, self.group_columns.len())
-    }
-
-    /// Writes the costs CSV.
-    pub fn write_csv<W: std::io::Write>(&self, w: W, disclosure: Disclosure) -> csv::Result<W> {
-        write_table(w, &self.header(), &self.cells(disclosure))
     }
 }
 
@@ -418,65 +315,5 @@ mod tests {
         assert!(err("event_type,unit_cost\nAE,\n").contains("unit cost of \"AE\" is empty"));
         assert!(err("event_type,unit_cost\n").contains("no unit costs"));
         assert!(err("event_type,unit_cost\nAE,1,2\n").contains("row"));
-    }
-
-    fn row(patients: u64, pre: &[u64], post: &[u64]) -> CostRow {
-        CostRow {
-            group: vec!["g".into()],
-            patients,
-            pre: pre.to_vec(),
-            post: post.to_vec(),
-            p_value: Some(0.0123),
-        }
-    }
-
-    /// Worked by hand: AE £114, NEL £1,758.50.
-    #[test]
-    fn costs_from_exact_and_from_shown_counts() {
-        let unit = [114_000, 1_758_500];
-        let r = row(52, &[33, 12], &[21, 9]);
-        // Exact: pre 33 × 114 + 12 × 1758.5 = 3762 + 21102 = 24864;
-        // post 21 × 114 + 9 × 1758.5 = 2394 + 15826.5 = 18220.5 → 18221.
-        let c = r.cells(&unit, Some(1_171_000), Disclosure::None);
-        assert_eq!(c[..3], ["52", "24864", "18221"]);
-        // change: 100 × (18221 − 24864) / 24864 = −26.717...
-        assert_eq!(c[3], "-26.72");
-        // saving: (24864 − 18221) / 52 = 127.75
-        assert_eq!(c[4], "127.75");
-        assert_eq!(c[5], "0.0123");
-        assert_eq!(c[6], "1171.00");
-        // 127.75 / 1171 = 0.1091
-        assert_eq!(c[7], "0.11");
-        // hes: counts as shown: 33→35, 12→10, 21→20, 9→10, 52→50.
-        // pre 35 × 114 + 10 × 1758.5 = 3990 + 17585 = 21575;
-        // post 20 × 114 + 10 × 1758.5 = 2280 + 17585 = 19865.
-        let c = r.cells(&unit, Some(1_171_000), Disclosure::Hes);
-        assert_eq!(c[..3], ["50", "21575", "19865"]);
-        // change from shown costs: 100 × (19865 − 21575) / 21575 = −7.926
-        assert_eq!(c[3], "-7.93");
-        // saving from shown costs and patients: 1710 / 50 = 34.20
-        assert_eq!(c[4], "34.20");
-        // 34.20 / 1171 = 0.0292
-        assert_eq!(c[7], "0.03");
-    }
-
-    #[test]
-    fn a_small_count_withholds_what_rests_on_it() {
-        let unit = [114_000, 1_758_500];
-        // NEL post = 5: post cost, change, saving and return are withheld;
-        // pre cost is still shown; so is the p-value's withholding.
-        let c = row(52, &[33, 12], &[21, 5]).cells(&unit, Some(1_171_000), Disclosure::Hes);
-        assert_eq!(c[..6], ["50", "21575", "*", "*", "*", "*"]);
-        assert_eq!(c[7], "*");
-        // Five patients: counts of 8 and more, but the patients count is
-        // withheld, so are the saving per patient and the p-value.
-        let c = row(5, &[40, 10], &[30, 10]).cells(&unit, None, Disclosure::Hes);
-        assert_eq!(c[0], "*");
-        assert_eq!(c[4], "*");
-        assert_eq!(c[5], "*");
-        assert_eq!(c.len(), 6);
-        // Nothing before: change is empty, not a division by zero.
-        let c = row(20, &[0, 0], &[10, 0]).cells(&unit, None, Disclosure::None);
-        assert_eq!(c[1..4], ["0", "1140", ""]);
     }
 }

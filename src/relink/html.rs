@@ -11,9 +11,9 @@ use std::fmt::Write as _;
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
-use crate::relink::costs::CostReport;
-use crate::relink::disclosure::Disclosure;
+use crate::relink::disclosure::{Disclosure, Shown};
 use crate::relink::matching::Comparison;
+use crate::relink::release::{Release, Table};
 use crate::relink::Outcome;
 
 /// Escapes text for HTML element content and attribute values.
@@ -140,14 +140,14 @@ fn released(cell: &str) -> Option<u64> {
 }
 
 /// Renders the whole page.
-pub fn render(outcome: &Outcome, months: i32, disclosure: Disclosure) -> String {
+pub fn render(outcome: &Outcome, months: i32) -> String {
     let report = &outcome.report;
-    let header = report.header();
-    let cells = report.cells(disclosure);
+    let release = &outcome.release;
+    let disclosure = release.disclosure;
+    let header = release.report.header.clone();
+    let cells = release.report.strings();
     let groups = report.group_columns.len();
     let (start, end, inferred) = outcome.coverage;
-    let u = &outcome.usage;
-    let c = &outcome.cohort;
 
     let mut h = String::new();
     let _ = writeln!(
@@ -161,10 +161,11 @@ pub fn render(outcome: &Outcome, months: i32, disclosure: Disclosure) -> String 
     if disclosure == Disclosure::None {
         h.push_str("<p class=\"warn\"><strong>Not for release:</strong> this report shows exact counts, including small numbers. It is for the ICB's own analysts only.</p>\n");
     }
+    let included = total_cell(&release.report, "patients");
     let _ = writeln!(
         h,
-        "<p class=\"lead\">For each person referred, A&amp;E attendances and other events were counted in the {months} months <em>before</em> and the {months} months <em>after</em> their first social prescribing intervention. {} people are included.</p>",
-        outcome.included
+        "<p class=\"lead\">For each person referred, A&amp;E attendances and other events were counted in the {months} months <em>before</em> and the {months} months <em>after</em> their first social prescribing intervention. {} are included.</p>",
+        people(&included)
     );
 
     // Charts, one per event type, from the group rows (not the totals).
@@ -226,19 +227,10 @@ pub fn render(outcome: &Outcome, months: i32, disclosure: Disclosure) -> String 
 
     change_sentences(&mut h, outcome, disclosure, &header, &cells, &total_rows);
     if let Some(c) = &outcome.comparison {
-        comparison_section(
-            &mut h,
-            c,
-            disclosure,
-            &header,
-            &cells,
-            &total_rows,
-            outcome,
-            months,
-        );
+        comparison_section(&mut h, c, release, &total_rows, outcome, months);
     }
-    if let Some(costs) = &outcome.costs {
-        costs_section(&mut h, costs, disclosure, months);
+    if let (Some(costs), Some(released)) = (&outcome.costs, &release.costs) {
+        costs_section(&mut h, released, costs.service_cost, disclosure, months);
     }
 
     // Plain words.
@@ -249,28 +241,36 @@ pub fn render(outcome: &Outcome, months: i32, disclosure: Disclosure) -> String 
     );
     let _ = writeln!(
         h,
-        "<li><strong>Coverage.</strong> The activity data covers {start} to {end}{}. {} people whose windows reach outside that span are left out, so that everyone is counted over the same length of time.</li>",
+        "<li><strong>Coverage.</strong> The activity data covers {start} to {end}{}. People whose windows reach outside that span are left out ({}), so that everyone is counted over the same length of time.</li>",
         if inferred { " (taken from the earliest and latest events in the data)" } else { "" },
-        outcome.excluded_incomplete_window
+        count_words(release.prose.excluded, "person", "people")
     );
     let _ = writeln!(
         h,
-        "<li><strong>People.</strong> {} referral rows named {} people; where a person was referred more than once ({} repeat referrals), their first intervention is used. {} people are in the report.</li>",
-        c.rows_read,
-        c.len(),
-        c.duplicate_tokens,
-        outcome.included
+        "<li><strong>People.</strong> Where a person was referred more than once, their first intervention is used ({}).</li>",
+        count_words(release.prose.repeat_referrals, "repeat referral", "repeat referrals")
     );
+    let p = &release.prose;
     let _ = writeln!(
         h,
-        "<li><strong>Activity.</strong> {} activity records were read; {} belonged to people in the report or excluded from it, {} to people who were not referred, and {} could not be used (missing or invalid identifiers).</li>",
-        u.rows_read, u.rows_matched, u.rows_not_in_cohort, u.rows_invalid()
+        "<li><strong>Activity.</strong> {} were read, {} of them for referred people; {} could not be used (missing or invalid identifiers).</li>",
+        count_words(p.usage_rows, "activity record", "activity records"),
+        count_words(p.usage_matched, "record", "records"),
+        count_words(p.usage_unusable, "record", "records")
     );
     h.push_str("<li><strong>Change.</strong> <code>change_pct</code> is the change from before to after as a percentage of the events before.</li>\n");
     h.push_str("<li><strong>p-value.</strong> A Wilcoxon signed-rank test on each person's change in events (after minus before). A small p-value (below 0.05, say) means a change this large would be unlikely if social prescribing made no difference on average. It does not show the cause: people are often referred at a peak of need, and their use of services may fall anyway (regression to the mean).</li>\n");
     match disclosure {
-        Disclosure::Hes => h.push_str("<li><strong>Small numbers.</strong> To protect privacy, following NHS rules for hospital data, every count from 1 to 7 is shown as *, other counts are rounded to the nearest 5, and averages, percentages and p-values built on a count of 1 to 7 are shown as *. Averages and percentages are computed from the unrounded counts.</li>\n"),
-        Disclosure::None => h.push_str("<li><strong>Small numbers.</strong> None are suppressed in this version.</li>\n"),
+        Disclosure::Hes => {
+            let _ = writeln!(
+                h,
+                "<li><strong>Small numbers.</strong> To protect privacy, following NHS rules for hospital data, every count from 1 to 7 is shown as *, and other counts are rounded to the nearest 5. Where a hidden count could be worked out from the others (by taking the shown groups from the total), a further count is hidden too; a group of fewer than 8 people is hidden whole. Averages, percentages and costs are computed from the counts as shown, so none reveals an exact count. A p-value is shown only when at least 10 people's use changed, and a comparison-group estimate only for 8 or more matched people. In all, {}.</li>",
+                release.summary().split_once(": ").map_or("", |x| x.1)
+            );
+        }
+        Disclosure::None => h.push_str(
+            "<li><strong>Small numbers.</strong> None are suppressed in this version.</li>\n",
+        ),
     }
     h.push_str("</ul>\n");
     let _ = writeln!(
@@ -317,11 +317,7 @@ fn thousands(cell: &str) -> String {
 
 /// "N people" in words, for a released count: `*` reads "fewer than 8".
 fn people(cell: &str) -> String {
-    match cell {
-        "*" => "fewer than 8 people".into(),
-        "1" => "1 person".into(),
-        n => format!("{n} people"),
-    }
+    count_cell_words(cell, "person", "people")
 }
 
 /// A sentence per event type, from the Total rows, on how many people's
@@ -381,18 +377,17 @@ fn change_sentences(
 /// The comparison group: referred people and their matched controls before
 /// and after, the difference-in-differences with its interval, and the
 /// balance, in words (SPEC section 8).
-#[allow(clippy::too_many_arguments)]
 fn comparison_section(
     h: &mut String,
     c: &Comparison,
-    disclosure: Disclosure,
-    header: &[String],
-    cells: &[Vec<String>],
+    release: &Release,
     total_rows: &[usize],
     outcome: &Outcome,
     months: i32,
 ) {
-    let col = |name: &str| header.iter().position(|c| c == name);
+    let table = &release.report;
+    let cells = table.strings();
+    let col = |name: &str| table.col(name);
     let per100 = |cell: &str| cell.parse::<f64>().ok().map(|x| (x * 100.0).round() as u64);
     h.push_str("<h2>Against a matched comparison group</h2>\n");
     let _ = writeln!(
@@ -414,8 +409,8 @@ fn comparison_section(
         let bars = vec![
             (
                 "Referred people".to_string(),
-                per100(get("pre_per_patient")),
-                per100(get("post_per_patient")),
+                per100(get("case_pre_per_patient_matched")),
+                per100(get("case_post_per_patient_matched")),
             ),
             (
                 "Comparison group".to_string(),
@@ -452,52 +447,81 @@ fn comparison_section(
     }
     h.push_str("</div>\n<ul>\n");
     h.push_str(&words);
-    let matched = c.cases - c.unmatched;
+    let total = |name: &str| total_cell(table, name);
     let _ = writeln!(
         h,
-        "<li><strong>Matching.</strong> {} of {} referred people with complete windows were matched, with {} controls in all.{}</li>",
-        shown(matched, disclosure),
-        shown(c.cases, disclosure),
-        shown(c.controls, disclosure),
-        if c.unmatched > 0 {
-            format!(
-                " {} had no possible control and are left out of this comparison (the tables above keep them).",
-                people(&shown(c.unmatched, disclosure))
-            )
-        } else {
-            String::new()
-        }
+        "<li><strong>Matching.</strong> Of {} with complete windows, {} were matched, with {} in all. Anyone without a possible control is left out of this comparison (the tables above keep them).</li>",
+        people(&total("patients")),
+        total("matched_cases"),
+        count_cell_words(&total("controls"), "control", "controls")
     );
-    for b in &c.balance {
-        let f = |x: Option<f64>| x.map(|v| format!("{v:.2}")).unwrap_or_else(|| "0".into());
-        let _ = writeln!(
-            h,
-            "<li><strong>Balance, {}.</strong> Before matching, the referred people's use in the {months} months before differed from the population's by a standardised mean difference of {}; after matching, from their controls' by {} (under 0.1 is usually taken as well balanced).</li>",
-            escape(&b.measure),
-            f(b.smd_before),
-            f(b.smd_after)
-        );
+    if let Some(balance) = &release.balance {
+        for row in balance.strings() {
+            let f = |x: &str| match x {
+                "" => "0".to_string(),
+                "*" => "not shown (too few matched people)".to_string(),
+                v => escape(v),
+            };
+            let _ = writeln!(
+                h,
+                "<li><strong>Balance, {}.</strong> Before matching, the referred people's use in the {months} months before differed from the population's by a standardised mean difference of {}; after matching, from their controls' by {} (under 0.1 is usually taken as well balanced).</li>",
+                escape(&row[0]),
+                f(&row[2]),
+                f(&row[3])
+            );
+        }
     }
     h.push_str("<li>Matching uses only what the data records (the matching columns and prior use). People may still differ in ways it does not see, such as motivation or support at home.</li>\n</ul>\n");
 }
 
-/// A count as released, for sentences.
-fn shown(c: u64, disclosure: Disclosure) -> String {
-    crate::relink::disclosure::shown_count(c, disclosure)
+/// A column's cell in the report's first `Total` row.
+fn total_cell(table: &Table, name: &str) -> String {
+    let Some(c) = table.col(name) else {
+        return String::new();
+    };
+    table
+        .rows
+        .iter()
+        .find(|r| r[..table.labels - 1].iter().all(|l| l.text() == "Total"))
+        .map(|r| r[c].text().to_string())
+        .unwrap_or_default()
+}
+
+/// A released cell as "N things": `*` reads "fewer than 8".
+fn count_cell_words(cell: &str, one: &str, many: &str) -> String {
+    match cell {
+        "*" => format!("fewer than 8 {many}"),
+        "1" => format!("1 {one}"),
+        n => format!("{} {many}", thousands(n)),
+    }
+}
+
+/// A lone released count as "N things".
+fn count_words(s: Shown, one: &str, many: &str) -> String {
+    match s {
+        Shown::Count(n) => count_cell_words(&n.to_string(), one, many),
+        Shown::Withheld(_) => count_cell_words("*", one, many),
+    }
 }
 
 /// The costs: a table per group and the return per pound in words.
-fn costs_section(h: &mut String, costs: &CostReport, disclosure: Disclosure, months: i32) {
-    let header = costs.header();
-    let cells = costs.cells(disclosure);
-    let groups = costs.group_columns.len();
+fn costs_section(
+    h: &mut String,
+    costs: &Table,
+    service_cost: Option<u64>,
+    disclosure: Disclosure,
+    months: i32,
+) {
+    let header = &costs.header;
+    let cells = costs.strings();
+    let groups = costs.labels;
     h.push_str("<h2>Costs before and after</h2>\n");
     let _ = writeln!(
         h,
         "<p>Each event is costed at a fixed unit cost per event type, and each group's costs are added up over the {months} months before and the {months} months after the first intervention.</p>"
     );
     h.push_str("<div class=\"table\"><table>\n<thead><tr>");
-    for name in &header {
+    for name in header {
         let _ = write!(h, "<th>{}</th>", escape(name).replace('_', "_<wbr>"));
     }
     h.push_str("</tr></thead>\n<tbody>\n");
@@ -537,7 +561,7 @@ fn costs_section(h: &mut String, costs: &CostReport, disclosure: Disclosure, mon
             );
         }
         let ret = at("return_per_pound");
-        if let Some(service) = costs.service_cost {
+        if let Some(service) = service_cost {
             let service = thousands(&crate::relink::values::format_milli(i128::from(service), 2));
             if ret == "*" || ret.is_empty() {
                 let _ = writeln!(h, "<li>The service costs £{service} per patient; the return per pound cannot be shown because the costs rest on small numbers.</li>");

@@ -100,6 +100,13 @@ pub struct Comparison {
     pub balance: Vec<BalanceRow>,
 }
 
+impl Comparison {
+    /// Cases with at least one control.
+    pub fn matched_cases(&self) -> u64 {
+        self.cases - self.unmatched
+    }
+}
+
 /// A well-mixed 64-bit hash (splitmix64's finaliser).
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -580,29 +587,6 @@ pub fn match_controls(
         wanted: opts.controls,
         balance: sums.balance(&usage.types),
     }
-}
-
-/// Writes the balance table: `measure,cases,smd_before,smd_after`, with
-/// `cases` released under `disclosure` (no count under 8 is shown).
-pub fn write_balance<W: std::io::Write>(
-    w: W,
-    comparison: &Comparison,
-    disclosure: super::disclosure::Disclosure,
-) -> csv::Result<W> {
-    let three = |x: Option<f64>| x.map(|v| format!("{v:.3}")).unwrap_or_default();
-    let rows: Vec<Vec<String>> = comparison
-        .balance
-        .iter()
-        .map(|b| {
-            vec![
-                b.measure.clone(),
-                super::disclosure::shown_count(b.cases, disclosure),
-                three(b.smd_before),
-                three(b.smd_after),
-            ]
-        })
-        .collect();
-    super::table::write_table(w, &["measure", "cases", "smd_before", "smd_after"], &rows)
 }
 
 #[cfg(test)]

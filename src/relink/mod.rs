@@ -21,6 +21,7 @@ pub mod html;
 pub mod ids;
 pub mod matching;
 pub mod population;
+pub mod release;
 pub mod report;
 pub mod stages;
 pub mod stats;
@@ -41,7 +42,9 @@ use usage::Usage;
 
 /// What a relink run found.
 pub struct Outcome {
-    /// The report (exact values; disclosure is applied when rendering).
+    /// Everything released, after disclosure control.
+    pub release: release::Release,
+    /// The report (exact values; disclosure is applied in `release`).
     pub report: Report,
     /// The costs, with `--unit-costs`.
     pub costs: Option<CostReport>,

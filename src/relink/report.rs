@@ -6,12 +6,11 @@
 //! page release the same cells.
 
 use crate::relink::cohort::Cohort;
-pub use crate::relink::disclosure::{
-    shown_count, shown_derived, shown_value_sum, small, Disclosure,
-};
+pub use crate::relink::disclosure::Disclosure;
 use crate::relink::matching::Comparison;
-use crate::relink::stats::{format_4g, wilcoxon_p};
-use crate::relink::table::{aligned, pct_change, two, write_table};
+use crate::relink::release::Table;
+use crate::relink::stats::wilcoxon_p;
+use crate::relink::table::{aligned, pct_change};
 use crate::relink::usage::{Usage, NO_POST_EVENT};
 
 /// Section 6's columns after the group columns, in order; section 7's
@@ -132,6 +131,8 @@ pub struct ValueFigures {
     pub post: u64,
     /// Wilcoxon p-value on each person's post − pre value.
     pub p_value: Option<f64>,
+    /// People whose post − pre value is < 0, = 0 and > 0.
+    pub changed: [u64; 3],
 }
 
 impl Row {
@@ -146,81 +147,6 @@ impl Row {
     /// 100 × (post − pre) / pre, exact; `None` when pre = 0.
     pub fn change_pct(&self) -> Option<f64> {
         pct_change(self.pre as f64, self.post as f64)
-    }
-
-    /// The cells after the group columns, as released under `disclosure`.
-    pub fn cells(&self, disclosure: Disclosure) -> Vec<String> {
-        let count = |c: u64| shown_count(c, disclosure);
-        let derived = |inputs: &[u64], v: Option<f64>, fmt: &dyn Fn(f64) -> String| {
-            shown_derived(disclosure, inputs, v, fmt)
-        };
-        let mut cells = vec![
-            self.event_type.clone(),
-            count(self.patients),
-            count(self.pre),
-            count(self.post),
-            derived(&[self.pre, self.patients], self.pre_per_patient(), &two),
-            derived(&[self.post, self.patients], self.post_per_patient(), &two),
-            derived(&[self.pre, self.post], self.change_pct(), &two),
-            count(self.with_pre),
-            count(self.with_post),
-            derived(
-                &[self.patients, self.pre, self.post],
-                self.p_value,
-                &format_4g,
-            ),
-        ];
-        // Section 7: the change distribution, then the --within pairs,
-        // then the value columns.
-        cells.extend(self.changed.iter().map(|&c| count(c)));
-        for &n in &self.within {
-            let pct = (self.patients > 0).then(|| 100.0 * n as f64 / self.patients as f64);
-            cells.push(count(n));
-            cells.push(derived(&[n, self.patients], pct, &two));
-        }
-        if let Some(v) = &self.value {
-            cells.push(shown_value_sum(v.pre, self.pre, disclosure));
-            cells.push(shown_value_sum(v.post, self.post, disclosure));
-            cells.push(derived(
-                &[self.pre, self.post],
-                pct_change(v.pre as f64, v.post as f64),
-                &two,
-            ));
-            // As for p_value, a test on fewer than 8 people is withheld too.
-            cells.push(derived(
-                &[self.patients, self.pre, self.post],
-                v.p_value,
-                &format_4g,
-            ));
-        }
-        if let Some(c) = &self.comparison {
-            let per = |events: u64| (c.controls > 0).then(|| events as f64 / c.controls as f64);
-            cells.push(count(c.controls));
-            cells.push(count(c.control_pre));
-            cells.push(count(c.control_post));
-            cells.push(derived(
-                &[c.control_pre, c.controls],
-                per(c.control_pre),
-                &two,
-            ));
-            cells.push(derived(
-                &[c.control_post, c.controls],
-                per(c.control_post),
-                &two,
-            ));
-            let rests = [
-                c.cases,
-                c.case_pre,
-                c.case_post,
-                c.controls,
-                c.control_pre,
-                c.control_post,
-            ];
-            cells.push(derived(&rests, c.did, &two));
-            cells.push(derived(&rests, c.ci.map(|ci| ci.0), &two));
-            cells.push(derived(&rests, c.ci.map(|ci| ci.1), &two));
-        }
-        cells
     }
 }
 
@@ -237,10 +163,15 @@ pub struct Report {
     pub has_value: bool,
     /// Whether the comparison columns are there.
     pub has_comparison: bool,
+    /// The event types, in the order of each group's rows.
+    pub types: Vec<String>,
 }
 
 /// The comparison columns (section 8), last in every row.
-pub const COMPARISON_COLUMNS: [&str; 8] = [
+pub const COMPARISON_COLUMNS: [&str; 11] = [
+    "matched_cases",
+    "case_pre_per_patient_matched",
+    "case_post_per_patient_matched",
     "controls",
     "control_pre_events",
     "control_post_events",
@@ -304,12 +235,14 @@ fn row_for(
             pre: 0,
             post: 0,
             p_value: None,
+            changed: [0; 3],
         };
         diffs.clear();
         for &p in members {
             let [pre, post] = data.values[p];
             v.pre += pre;
             v.post += post;
+            v.changed[(post.cmp(&pre) as i8 + 1) as usize] += 1;
             diffs.push(post as i64 - pre as i64);
         }
         v.p_value = wilcoxon_p(&diffs);
@@ -371,6 +304,7 @@ pub fn build(
         within_days: within_days.to_vec(),
         has_value: usage.value_column.is_some(),
         has_comparison: comparison.is_some(),
+        types: usage.types.clone(),
     }
 }
 
@@ -409,21 +343,8 @@ impl Report {
         h
     }
 
-    /// Every row as released cells.
-    pub fn cells(&self, disclosure: Disclosure) -> Vec<Vec<String>> {
-        self.rows
-            .iter()
-            .map(|r| r.group.iter().cloned().chain(r.cells(disclosure)).collect())
-            .collect()
-    }
-
-    /// Writes the CSV report.
-    pub fn write_csv<W: std::io::Write>(&self, w: W, disclosure: Disclosure) -> csv::Result<W> {
-        write_table(w, &self.header(), &self.cells(disclosure))
-    }
-
-    /// A readable, aligned table of the released values.
-    pub fn table(&self, disclosure: Disclosure) -> String {
+    /// A readable, aligned table of the released report.
+    pub fn table(&self, released: &Table) -> String {
         // The columns shown, by name, with their short terminal headings.
         let mut shown: Vec<(String, String)> = [
             ("event_type", "event"),
@@ -465,10 +386,10 @@ impl Report {
         let mut header: Vec<String> = self.group_columns.clone();
         header.extend(headings);
         let mut lines = vec![header];
-        for r in &self.rows {
-            let cells = r.cells(disclosure);
-            let mut line = r.group.clone();
-            line.extend(keep.iter().map(|&i| cells[i].clone()));
+        let groups = self.group_columns.len();
+        for cells in released.strings() {
+            let mut line = cells[..groups].to_vec();
+            line.extend(keep.iter().map(|&i| cells[groups + i].clone()));
             lines.push(line);
         }
         aligned(&lines, self.group_columns.len() + 1)
@@ -478,61 +399,6 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relink::disclosure::round5;
-
-    fn row(patients: u64, pre: u64, post: u64, with_pre: u64, with_post: u64) -> Row {
-        Row {
-            group: vec!["g".into()],
-            event_type: "AE".into(),
-            patients,
-            pre,
-            post,
-            with_pre,
-            with_post,
-            p_value: Some(0.012345),
-            changed: [0; 3],
-            within: vec![],
-            value: None,
-            comparison: None,
-        }
-    }
-
-    #[test]
-    fn the_evaluations_headline_number() {
-        let r = row(2000, 1633, 1247, 900, 800);
-        let c = r.cells(Disclosure::None);
-        assert_eq!(c[6], "-23.64");
-        let c = r.cells(Disclosure::Hes);
-        assert_eq!(c[1..4], ["2000", "1635", "1245"]);
-        // Derived values come from the unrounded counts.
-        assert_eq!(c[4], "0.82");
-        assert_eq!(c[5], "0.62");
-        assert_eq!(c[6], "-23.64");
-        assert_eq!(c[9], "0.01235");
-    }
-
-    #[test]
-    fn hes_rounding_and_suppression() {
-        assert_eq!(round5(8), 10);
-        assert_eq!(round5(12), 10);
-        assert_eq!(round5(13), 15);
-        assert_eq!(round5(1247), 1245);
-        assert_eq!(round5(1248), 1250);
-        let c = row(40, 7, 0, 5, 0).cells(Disclosure::Hes);
-        assert_eq!(c[1..4], ["40", "*", "0"]);
-        assert_eq!(c[4], "*", "pre_per_patient built on 7");
-        assert_eq!(c[5], "0.00", "post_per_patient from 0 and 40");
-        assert_eq!(c[6], "*", "change_pct built on 7");
-        assert_eq!(c[7..9], ["*", "0"]);
-        assert_eq!(c[9], "*", "p_value built on a count of 7");
-        let c = row(8, 8, 9, 8, 8).cells(Disclosure::Hes);
-        assert_eq!(c[1..4], ["10", "10", "10"]);
-        assert_eq!(c[6], "12.50");
-        let c = row(5, 20, 20, 5, 5).cells(Disclosure::Hes);
-        assert_eq!(c[1], "*");
-        assert_eq!(c[4], "*");
-        assert_eq!(c[9], "*");
-    }
 
     /// The difference-in-differences and its interval, worked by hand.
     /// Cases (pre, post): (3, 1), (2, 2), (4, 1), and a fourth unmatched.
@@ -585,14 +451,5 @@ mod tests {
         // Nobody matched: neither.
         let none = ComparisonFigures::over(&[3], &counts, &comparison, 0);
         assert_eq!((none.did, none.ci, none.controls), (None, None, 0));
-    }
-
-    #[test]
-    fn change_is_empty_without_pre_events() {
-        let c = row(10, 0, 9, 0, 9).cells(Disclosure::None);
-        assert_eq!(c[6], "");
-        let mut r = row(10, 0, 0, 0, 0);
-        r.p_value = None;
-        assert_eq!(r.cells(Disclosure::Hes)[9], "");
     }
 }

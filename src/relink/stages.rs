@@ -18,8 +18,9 @@ use super::cohort::{load_cohort, Cohort, CohortColumns};
 use super::costs::{CostReport, UnitCosts};
 use super::disclosure::Disclosure;
 use super::ids::UsageId;
-use super::matching::{match_controls, write_balance, MatchOptions};
+use super::matching::{match_controls, MatchOptions};
 use super::population::{load_population, Population, PopulationColumns};
+use super::release::{ProseCounts, Release};
 use super::report::{build, members};
 use super::usage::{count_usage, People, Usage, UsageColumns};
 use super::values::format_milli;
@@ -96,6 +97,8 @@ pub struct RelinkOptions {
     pub matching: MatchOptions,
     /// The balance table.
     pub balance: Option<PathBuf>,
+    /// The disclosure log: every cell withheld, and why.
+    pub disclosure_log: Option<PathBuf>,
     /// Replace existing outputs.
     pub force: bool,
     /// Worker threads.
@@ -128,6 +131,7 @@ pub fn check_paths(opts: &RelinkOptions) -> Result<Inputs> {
         opts.html.as_deref(),
         opts.costs.as_deref(),
         opts.balance.as_deref(),
+        opts.disclosure_log.as_deref(),
     ]
     .into_iter()
     .flatten()
@@ -440,7 +444,22 @@ pub fn build_outcome(
         None => None,
     };
     let n_included = coverage.n_included();
+    let prose = ProseCounts {
+        excluded: cohort.len() as u64 - n_included,
+        repeat_referrals: cohort.duplicate_tokens,
+        usage_rows: usage.rows_read,
+        usage_matched: usage.rows_matched,
+        usage_unusable: usage.rows_invalid(),
+    };
+    let release = Release::new(
+        &report,
+        costs.as_ref(),
+        comparison.as_ref(),
+        &prose,
+        opts.disclosure,
+    );
     Ok(Outcome {
+        release,
         report,
         costs,
         comparison,
@@ -471,40 +490,46 @@ fn write_one(
     Ok(())
 }
 
-/// Writes the people file, the HTML, the balance, the costs and the report
-/// (standard output when no `--output`), each as released under
-/// `--disclosure`.
+/// Writes the people file, the HTML, the balance, the costs, the
+/// disclosure log and the report (standard output when no `--output`),
+/// each from the one [`Release`].
 pub fn write_outputs(opts: &RelinkOptions, outcome: &mut Outcome) -> Result<()> {
-    let (force, disclosure) = (opts.force, opts.disclosure);
+    let force = opts.force;
+    let release = &outcome.release;
     let mut written = Vec::new();
     if let Some(p) = &opts.people {
+        opts.messages.alert(format!(
+            "warning: {} holds one row per person (record-level): it is for the ICB's own analysts, never for release",
+            shown_path(p)
+        ));
         write_one(p, force, &mut written, |mut out| {
             write_people(&mut out, outcome)?;
             Ok(out)
         })?;
     }
     if let Some(p) = &opts.html {
-        let page = super::html::render(outcome, opts.months, disclosure);
+        let page = super::html::render(outcome, opts.months);
         write_one(p, force, &mut written, |mut out| {
             std::io::Write::write_all(&mut out, page.as_bytes())?;
             Ok(out)
         })?;
     }
-    if let (Some(p), Some(c)) = (&opts.balance, &outcome.comparison) {
-        write_one(p, force, &mut written, |out| {
-            write_balance(out, c, disclosure)
-        })?;
+    for (path, table) in [
+        (&opts.balance, &release.balance),
+        (&opts.costs, &release.costs),
+    ] {
+        if let (Some(p), Some(t)) = (path, table) {
+            write_one(p, force, &mut written, |out| t.write_csv(out))?;
+        }
     }
-    if let (Some(p), Some(costs)) = (&opts.costs, &outcome.costs) {
-        write_one(p, force, &mut written, |out| {
-            costs.write_csv(out, disclosure)
-        })?;
+    if let Some(p) = &opts.disclosure_log {
+        write_one(p, force, &mut written, |out| release.write_log(out))?;
     }
     let out = AtomicOutput::create(opts.output.as_deref(), force)?;
     let label = out.label().clone();
-    let out = outcome
+    let out = release
         .report
-        .write_csv(out, disclosure)
+        .write_csv(out)
         .map_err(|e| csv_write_error(&label, e))?;
     out.commit()?;
     written.extend(opts.output.clone());

@@ -311,6 +311,12 @@ impl Counter<'_> {
             .ok_or_else(|| Error::Usage(format!(
                 "{file}: row {row}, column {type_name:?}: the event type is empty, too long or not UTF-8 text; every usage row needs a type such as AE or NEL"
             )))?;
+        super::cohort::refuse_identifiers(
+            &[name.to_string()],
+            std::slice::from_ref(type_name),
+            file,
+            "--event-type-column",
+        )?;
         let usage = &mut self.usage;
         if self.people.population.is_some() && usage.types.len() >= MAX_TYPES_WITH_POPULATION {
             return Err(Error::Usage(format!(

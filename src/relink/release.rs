@@ -1,0 +1,588 @@
+//! What a relink run releases (docs/SPEC.md section 6): the report, costs
+//! and balance tables as cells, after disclosure control, and the counts the
+//! HTML's sentences use. The CSV files, the terminal tables, the HTML page
+//! and the disclosure log are all made from one [`Release`], so they can
+//! never disagree, and nothing derived is computed from an unpublished
+//! count.
+
+use super::costs::CostReport;
+use super::disclosure::{
+    primary, test_allowed, Disclosure, Protect, Rule, Shown, MIN_CASES_FOR_ESTIMATE,
+};
+use super::matching::Comparison;
+use super::report::{Report, Row};
+use super::stats::format_4g;
+use super::table::{pct_change, two, write_table};
+use super::values::format_milli;
+
+/// One released cell.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    /// A label: a group value, an event type or a measure.
+    Label(String),
+    /// A number as shown.
+    Value(String),
+    /// Withheld, shown as `*`.
+    Withheld(Rule),
+    /// Not defined (e.g. a change from 0), shown empty.
+    Empty,
+}
+
+impl Cell {
+    /// The cell's text in a file.
+    pub fn text(&self) -> &str {
+        match self {
+            Cell::Label(s) | Cell::Value(s) => s,
+            Cell::Withheld(_) => "*",
+            Cell::Empty => "",
+        }
+    }
+
+    fn count(s: Shown) -> Cell {
+        match s {
+            Shown::Count(c) => Cell::Value(c.to_string()),
+            Shown::Withheld(r) => Cell::Withheld(r),
+        }
+    }
+
+    /// A value derived from released counts: withheld (with the first
+    /// withheld input's rule) when any input is, else `f` of the shown
+    /// values, empty when `f` is undefined.
+    fn derived(inputs: &[Shown], f: impl FnOnce(&[f64]) -> Option<String>) -> Cell {
+        let mut shown = Vec::with_capacity(inputs.len());
+        for s in inputs {
+            match s {
+                Shown::Count(c) => shown.push(*c as f64),
+                Shown::Withheld(r) => return Cell::Withheld(*r),
+            }
+        }
+        f(&shown).map_or(Cell::Empty, Cell::Value)
+    }
+}
+
+/// A released table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    /// The file it is written to, as the disclosure log names it.
+    pub file: &'static str,
+    /// Column names.
+    pub header: Vec<String>,
+    /// How many leading columns are labels.
+    pub labels: usize,
+    /// The cells.
+    pub rows: Vec<Vec<Cell>>,
+}
+
+impl Table {
+    /// The position of a column.
+    pub fn col(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == name)
+    }
+
+    /// The rows as text.
+    pub fn strings(&self) -> Vec<Vec<String>> {
+        self.rows
+            .iter()
+            .map(|r| r.iter().map(|c| c.text().to_string()).collect())
+            .collect()
+    }
+
+    /// Writes the table as CSV.
+    pub fn write_csv<W: std::io::Write>(&self, w: W) -> csv::Result<W> {
+        write_table(w, &self.header, &self.strings())
+    }
+
+    /// Every withheld cell: (row labels, column, rule).
+    pub fn withheld(&self) -> Vec<(String, String, Rule)> {
+        let mut out = Vec::new();
+        for row in &self.rows {
+            let labels: Vec<&str> = row[..self.labels].iter().map(Cell::text).collect();
+            for (c, cell) in row.iter().enumerate() {
+                if let Cell::Withheld(rule) = cell {
+                    out.push((labels.join(" / "), self.header[c].clone(), *rule));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Counts the HTML states in sentences, each released on its own (none of
+/// them adds up with another published count).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prose {
+    /// People left out for incomplete windows.
+    pub excluded: Shown,
+    /// Repeat referrals (later rows of a token already seen).
+    pub repeat_referrals: Shown,
+    /// Usage rows read.
+    pub usage_rows: Shown,
+    /// Usage rows of referred people.
+    pub usage_matched: Shown,
+    /// Usage rows whose identifier could not be used.
+    pub usage_unusable: Shown,
+}
+
+/// The exact counts behind [`Prose`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[allow(missing_docs)] // as in Prose
+pub struct ProseCounts {
+    pub excluded: u64,
+    pub repeat_referrals: u64,
+    pub usage_rows: u64,
+    pub usage_matched: u64,
+    pub usage_unusable: u64,
+}
+
+/// Everything a run releases.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Release {
+    /// The disclosure control applied.
+    pub disclosure: Disclosure,
+    /// The report.
+    pub report: Table,
+    /// The costs, with `--unit-costs`.
+    pub costs: Option<Table>,
+    /// The balance, with `--population`.
+    pub balance: Option<Table>,
+    /// The counts in the HTML's sentences.
+    pub prose: Prose,
+}
+
+/// The numbers of one row's counts in [`Protect`].
+struct RowVars {
+    pre: usize,
+    post: usize,
+    with_pre: usize,
+    with_post: usize,
+    changed: [usize; 3],
+    within: Vec<usize>,
+    /// Matched cases' pre and post events, controls' pre and post events.
+    comparison: Option<[usize; 4]>,
+}
+
+/// The numbers of one group's counts: shared by its rows of every type.
+struct GroupVars {
+    patients: usize,
+    /// Matched cases and controls, with `--population`.
+    matched: Option<[usize; 2]>,
+    rows: Vec<RowVars>,
+}
+
+/// Registers every count of the report, the sums between them and the rows
+/// they stand or fall with.
+fn register(report: &Report, p: &mut Protect) -> Vec<GroupVars> {
+    let types = report.types.len().max(1);
+    let groups: Vec<GroupVars> = report
+        .rows
+        .chunks(types)
+        .map(|chunk| {
+            let first = &chunk[0];
+            let patients = p.add(first.patients);
+            let matched = first
+                .comparison
+                .as_ref()
+                .map(|c| [p.add(c.cases), p.add(c.controls)]);
+            let rows = chunk.iter().map(|r| row_vars(r, p)).collect();
+            GroupVars {
+                patients,
+                matched,
+                rows,
+            }
+        })
+        .collect();
+    let (total, parts) = groups.split_last().expect("the Total row is always there");
+    let column = |p: &mut Protect, f: &dyn Fn(&GroupVars) -> Option<usize>| {
+        if let Some(t) = f(total) {
+            p.sum(t, parts.iter().filter_map(f).collect());
+        }
+    };
+    column(p, &|g| Some(g.patients));
+    column(p, &|g| g.matched.map(|m| m[0]));
+    column(p, &|g| g.matched.map(|m| m[1]));
+    for t in 0..types {
+        let n = total.rows[t].all().len();
+        for k in 0..n {
+            column(p, &|g| Some(g.rows[t].all()[k]));
+        }
+    }
+    for g in &groups {
+        let mut everything = vec![];
+        for r in &g.rows {
+            p.sum(g.patients, r.changed.to_vec());
+            everything.extend(r.all());
+        }
+        if let Some([cases, controls]) = g.matched {
+            let mut theirs = vec![controls];
+            theirs.extend(
+                g.rows
+                    .iter()
+                    .flat_map(|r| r.comparison.into_iter().flatten()),
+            );
+            p.row(cases, theirs);
+            everything.extend([cases, controls]);
+        }
+        p.row(g.patients, everything);
+    }
+    groups
+}
+
+fn row_vars(r: &Row, p: &mut Protect) -> RowVars {
+    RowVars {
+        pre: p.add(r.pre),
+        post: p.add(r.post),
+        with_pre: p.add(r.with_pre),
+        with_post: p.add(r.with_post),
+        changed: r.changed.map(|c| p.add(c)),
+        within: r.within.iter().map(|&c| p.add(c)).collect(),
+        comparison: r
+            .comparison
+            .as_ref()
+            .map(|c| [c.case_pre, c.case_post, c.control_pre, c.control_post].map(|x| p.add(x))),
+    }
+}
+
+impl RowVars {
+    /// Every count of the row, in a fixed order.
+    fn all(&self) -> Vec<usize> {
+        let mut v = vec![self.pre, self.post, self.with_pre, self.with_post];
+        v.extend(self.changed);
+        v.extend(&self.within);
+        v.extend(self.comparison.into_iter().flatten());
+        v
+    }
+}
+
+/// `a / b` with two decimals, undefined when `b` is 0.
+fn ratio(x: &[f64]) -> Option<String> {
+    (x[1] != 0.0).then(|| two(x[0] / x[1]))
+}
+
+/// 100 × `a / b` with two decimals, undefined when `b` is 0.
+fn percent(x: &[f64]) -> Option<String> {
+    (x[1] != 0.0).then(|| two(100.0 * x[0] / x[1]))
+}
+
+/// The percentage change from `x[0]` to `x[1]`.
+fn change(x: &[f64]) -> Option<String> {
+    pct_change(x[0], x[1]).map(two)
+}
+
+/// A test's p-value: withheld with its inputs' rule, or when too few people
+/// changed (section 6, rule 5).
+fn test_cell(inputs: &[Shown], changed: [u64; 3], p: Option<f64>, disclosure: Disclosure) -> Cell {
+    if let Some(Shown::Withheld(r)) = inputs.iter().find(|s| s.value().is_none()) {
+        return Cell::Withheld(*r);
+    }
+    if !test_allowed(changed[0], changed[2], disclosure) {
+        return Cell::Withheld(Rule::TestWithheld);
+    }
+    p.map_or(Cell::Empty, |v| Cell::Value(format_4g(v)))
+}
+
+/// The report's cells for one row.
+fn report_cells(row: &Row, g: &GroupVars, v: &RowVars, p: &Protect, d: Disclosure) -> Vec<Cell> {
+    let s = |x: usize| p.shown(x);
+    let patients = s(g.patients);
+    let (pre, post) = (s(v.pre), s(v.post));
+    let mut cells: Vec<Cell> = row.group.iter().map(|l| Cell::Label(l.clone())).collect();
+    cells.push(Cell::Label(row.event_type.clone()));
+    cells.extend([
+        Cell::count(patients),
+        Cell::count(pre),
+        Cell::count(post),
+        Cell::derived(&[pre, patients], ratio),
+        Cell::derived(&[post, patients], ratio),
+        Cell::derived(&[pre, post], change),
+        Cell::count(s(v.with_pre)),
+        Cell::count(s(v.with_post)),
+        test_cell(
+            &[patients, s(v.changed[0]), s(v.changed[2])],
+            row.changed,
+            row.p_value,
+            d,
+        ),
+    ]);
+    cells.extend(v.changed.iter().map(|&c| Cell::count(s(c))));
+    for &w in &v.within {
+        cells.push(Cell::count(s(w)));
+        cells.push(Cell::derived(&[s(w), patients], percent));
+    }
+    if let Some(val) = &row.value {
+        // A value sum is shown where its event count is, rounded to 5
+        // units under hes; its change is computed from the shown sums.
+        let shown_milli = |milli: u64, events: Shown| match events {
+            Shown::Withheld(r) => Err(r),
+            Shown::Count(_) => Ok(match d {
+                Disclosure::None => u128::from(milli),
+                Disclosure::Hes => (u128::from(milli) + 2_500) / 5_000 * 5_000,
+            }),
+        };
+        let (a, b) = (shown_milli(val.pre, pre), shown_milli(val.post, post));
+        let cell = |x: &Result<u128, Rule>| match x {
+            Ok(m) => Cell::Value(format_milli(*m as i128, 1)),
+            Err(r) => Cell::Withheld(*r),
+        };
+        let (pre_v, post_v) = (cell(&a), cell(&b));
+        let value_change = match (a, b) {
+            (Ok(a), Ok(b)) => change(&[a as f64, b as f64]).map_or(Cell::Empty, Cell::Value),
+            (Err(r), _) | (_, Err(r)) => Cell::Withheld(r),
+        };
+        cells.extend([pre_v, post_v, value_change]);
+        cells.push(test_cell(
+            &[patients, pre, post],
+            val.changed,
+            val.p_value,
+            d,
+        ));
+    }
+    if let (Some(c), Some([cases, controls]), Some([cpre, cpost, kpre, kpost])) =
+        (&row.comparison, g.matched, v.comparison)
+    {
+        let (cases, controls) = (s(cases), s(controls));
+        let (kpre, kpost) = (s(kpre), s(kpost));
+        cells.extend([
+            Cell::count(cases),
+            Cell::derived(&[s(cpre), cases], ratio),
+            Cell::derived(&[s(cpost), cases], ratio),
+            Cell::count(controls),
+            Cell::count(kpre),
+            Cell::count(kpost),
+            Cell::derived(&[kpre, controls], ratio),
+            Cell::derived(&[kpost, controls], ratio),
+        ]);
+        let estimate = |x: Option<f64>| match cases {
+            Shown::Withheld(r) => Cell::Withheld(r),
+            _ if d == Disclosure::Hes && c.cases < MIN_CASES_FOR_ESTIMATE => {
+                Cell::Withheld(Rule::EstimateWithheld)
+            }
+            _ => x.map_or(Cell::Empty, |v| Cell::Value(two(v))),
+        };
+        cells.push(estimate(c.did));
+        cells.push(estimate(c.ci.map(|ci| ci.0)));
+        cells.push(estimate(c.ci.map(|ci| ci.1)));
+    }
+    cells
+}
+
+/// The costs' cells for one group: costs from the report's shown counts.
+fn cost_cells(
+    costs: &CostReport,
+    k: usize,
+    g: &GroupVars,
+    p: &Protect,
+    d: Disclosure,
+) -> Vec<Cell> {
+    let row = &costs.rows[k];
+    let patients = p.shown(g.patients);
+    let cost = |events: &dyn Fn(&RowVars) -> usize| -> Result<i128, Rule> {
+        let mut total = 0i128;
+        for (v, &unit) in g.rows.iter().zip(&costs.unit) {
+            match p.shown(events(v)) {
+                Shown::Count(c) => total += i128::from(c) * i128::from(unit),
+                Shown::Withheld(r) => return Err(r),
+            }
+        }
+        Ok(super::costs::whole_pounds(total))
+    };
+    let (pre, post) = (cost(&|v| v.pre), cost(&|v| v.post));
+    let money = |c: &Result<i128, Rule>| match c {
+        Ok(m) => Cell::Value(format_milli(*m, 0)),
+        Err(r) => Cell::Withheld(*r),
+    };
+    let pounds = |c: &Result<i128, Rule>| c.map(|m| m as f64 / 1000.0);
+    let saving = match (pounds(&pre), pounds(&post), patients) {
+        (Err(r), _, _) | (_, Err(r), _) | (_, _, Shown::Withheld(r)) => Err(r),
+        (Ok(a), Ok(b), Shown::Count(n)) => Ok((n > 0).then(|| (a - b) / n as f64)),
+    };
+    let mut cells: Vec<Cell> = row.group.iter().map(|l| Cell::Label(l.clone())).collect();
+    cells.extend([
+        Cell::count(patients),
+        money(&pre),
+        money(&post),
+        match (pounds(&pre), pounds(&post)) {
+            (Ok(a), Ok(b)) => change(&[a, b]).map_or(Cell::Empty, Cell::Value),
+            (Err(r), _) | (_, Err(r)) => Cell::Withheld(r),
+        },
+        match saving {
+            Ok(s) => s.map_or(Cell::Empty, |s| Cell::Value(two(s))),
+            Err(r) => Cell::Withheld(r),
+        },
+        test_cell(&[patients], row.changed, row.p_value, d),
+    ]);
+    if let Some(service) = costs.service_cost {
+        cells.push(Cell::Value(format_milli(i128::from(service), 2)));
+        cells.push(match saving {
+            Ok(Some(s)) => Cell::Value(two(s / (service as f64 / 1000.0))),
+            Ok(None) => Cell::Empty,
+            Err(r) => Cell::Withheld(r),
+        });
+    }
+    cells
+}
+
+/// The balance table: SMDs withheld when the matched cases are too few.
+fn balance_table(c: &Comparison, cases: Shown, d: Disclosure) -> Table {
+    let three = |x: Option<f64>| match cases {
+        Shown::Withheld(r) => Cell::Withheld(r),
+        _ if d == Disclosure::Hes && c.matched_cases() < MIN_CASES_FOR_ESTIMATE => {
+            Cell::Withheld(Rule::EstimateWithheld)
+        }
+        _ => x.map_or(Cell::Empty, |v| Cell::Value(format!("{v:.3}"))),
+    };
+    Table {
+        file: "balance",
+        header: ["measure", "cases", "smd_before", "smd_after"]
+            .map(String::from)
+            .to_vec(),
+        labels: 1,
+        rows: c
+            .balance
+            .iter()
+            .map(|b| {
+                vec![
+                    Cell::Label(b.measure.clone()),
+                    Cell::count(cases),
+                    three(b.smd_before),
+                    three(b.smd_after),
+                ]
+            })
+            .collect(),
+    }
+}
+
+impl Release {
+    /// Applies disclosure control to the report, the costs and the
+    /// comparison, with the HTML's sentence counts.
+    pub fn new(
+        report: &Report,
+        costs: Option<&CostReport>,
+        comparison: Option<&Comparison>,
+        prose: &ProseCounts,
+        disclosure: Disclosure,
+    ) -> Release {
+        let mut p = Protect::default();
+        let groups = register(report, &mut p);
+        p.solve(disclosure);
+        let types = report.types.len().max(1);
+        let rows = report
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let g = &groups[i / types];
+                report_cells(r, g, &g.rows[i % types], &p, disclosure)
+            })
+            .collect();
+        let report_table = Table {
+            file: "report",
+            header: report.header(),
+            labels: report.group_columns.len() + 1,
+            rows,
+        };
+        let costs = costs.map(|c| Table {
+            file: "costs",
+            header: c.header(),
+            labels: c.group_columns.len(),
+            rows: groups
+                .iter()
+                .enumerate()
+                .map(|(k, g)| cost_cells(c, k, g, &p, disclosure))
+                .collect(),
+        });
+        let total_cases = groups.last().and_then(|g| g.matched).map(|m| p.shown(m[0]));
+        let balance = comparison
+            .zip(total_cases)
+            .map(|(c, cases)| balance_table(c, cases, disclosure));
+        let lone = |c: u64| primary(c, disclosure);
+        Release {
+            disclosure,
+            report: report_table,
+            costs,
+            balance,
+            prose: Prose {
+                excluded: lone(prose.excluded),
+                repeat_referrals: lone(prose.repeat_referrals),
+                usage_rows: lone(prose.usage_rows),
+                usage_matched: lone(prose.usage_matched),
+                usage_unusable: lone(prose.usage_unusable),
+            },
+        }
+    }
+
+    /// The tables released, in the order of the log.
+    pub fn tables(&self) -> Vec<&Table> {
+        let mut t = vec![&self.report];
+        t.extend(self.costs.as_ref());
+        t.extend(self.balance.as_ref());
+        t
+    }
+
+    /// The disclosure log: every withheld cell, as (file, row labels,
+    /// column, rule). The HTML shows these same tables, so its cells are
+    /// covered by the report's, costs' and balance's entries; its sentences'
+    /// own counts are listed under `html`.
+    pub fn log(&self) -> Vec<[String; 4]> {
+        let mut out = Vec::new();
+        for t in self.tables() {
+            for (row, column, rule) in t.withheld() {
+                out.push([t.file.to_string(), row, column, rule.code().to_string()]);
+            }
+        }
+        let p = &self.prose;
+        for (what, s) in [
+            ("people left out (incomplete windows)", p.excluded),
+            ("repeat referrals", p.repeat_referrals),
+            ("usage rows read", p.usage_rows),
+            ("usage rows of referred people", p.usage_matched),
+            ("usage rows with unusable identifiers", p.usage_unusable),
+        ] {
+            if let Shown::Withheld(rule) = s {
+                out.push([
+                    "html".into(),
+                    what.into(),
+                    "sentence".into(),
+                    rule.code().into(),
+                ]);
+            }
+        }
+        out
+    }
+
+    /// How many cells each rule withheld, in [`Rule::ALL`] order.
+    pub fn tally(&self) -> [u64; 5] {
+        let mut n = [0u64; 5];
+        for entry in self.log() {
+            if let Some(k) = Rule::ALL.iter().position(|r| r.code() == entry[3]) {
+                n[k] += 1;
+            }
+        }
+        n
+    }
+
+    /// Writes the disclosure log as CSV.
+    pub fn write_log<W: std::io::Write>(&self, w: W) -> csv::Result<W> {
+        let rows: Vec<Vec<String>> = self.log().into_iter().map(|r| r.to_vec()).collect();
+        write_table(w, &["file", "row", "column", "rule"], &rows)
+    }
+
+    /// A line for the terminal: how many cells each rule withheld.
+    pub fn summary(&self) -> String {
+        let n = self.tally();
+        let total: u64 = n.iter().sum();
+        let parts: Vec<String> = Rule::ALL
+            .iter()
+            .zip(n)
+            .map(|(r, k)| format!("{} {k}", r.code()))
+            .collect();
+        format!(
+            "disclosure ({}): {total} cell{} withheld ({})",
+            match self.disclosure {
+                Disclosure::Hes => "hes",
+                Disclosure::None => "none",
+            },
+            if total == 1 { "" } else { "s" },
+            parts.join(", ")
+        )
+    }
+}
