@@ -19,7 +19,7 @@ use crate::relink::report::Disclosure;
 use crate::synth::SynthSpec;
 
 /// `--version` text: the tool and the spec it implements.
-pub const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), " (SPEC 1.1)");
+pub const VERSION_TEXT: &str = concat!(env!("CARGO_PKG_VERSION"), " (SPEC 1.2)");
 
 const LONG_ABOUT: &str = "\
 Keyed pseudonymisation of NHS numbers, and re-linkage of the tokens to \
@@ -739,7 +739,7 @@ mod tests {
         write_man(&mut man).unwrap();
         let man = String::from_utf8(man).unwrap();
         assert!(man.contains(".TH pseudolink"), "{}", &man[..200]);
-        assert!(man.contains("SPEC 1.1"));
+        assert!(man.contains("SPEC 1.2"));
     }
 
     #[test]

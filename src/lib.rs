@@ -37,7 +37,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// manifests this tool makes (written as the manifest's `spec_version`).
 pub const SPEC_VERSION: u32 = 1;
 /// The full version of `docs/SPEC.md` implemented, and how much of it.
-pub const SPEC_IMPLEMENTED: &str = "1.1";
+pub const SPEC_IMPLEMENTED: &str = "1.2";
 
 /// The current time as RFC 3339 in UTC, to the second.
 pub fn now_rfc3339() -> String {

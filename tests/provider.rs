@@ -484,7 +484,7 @@ fn completions_man_and_version() {
     let out = pl().arg("--version").output().unwrap();
     assert_eq!(
         stdout(&out).trim(),
-        format!("pseudolink {} (SPEC 1.1)", env!("CARGO_PKG_VERSION"))
+        format!("pseudolink {} (SPEC 1.2)", env!("CARGO_PKG_VERSION"))
     );
     let short = pl().args(["tokenise", "-h"]).output().unwrap();
     let long = pl().args(["tokenise", "--help"]).output().unwrap();

@@ -586,3 +586,145 @@ impl Release {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relink::costs::CostRow;
+
+    fn row(group: &str, patients: u64, pre: u64, post: u64, changed: [u64; 3]) -> Row {
+        Row {
+            group: vec![group.into()],
+            event_type: "AE".into(),
+            patients,
+            pre,
+            post,
+            with_pre: patients.min(pre),
+            with_post: patients.min(post),
+            p_value: Some(0.012345),
+            changed,
+            within: vec![],
+            value: None,
+            comparison: None,
+        }
+    }
+
+    /// A report of one group and its Total (the same people).
+    fn one_group(r: Row) -> Report {
+        let mut total = r.clone();
+        total.group = vec!["Total".into()];
+        Report {
+            group_columns: vec!["cohort".into()],
+            rows: vec![r, total],
+            within_days: vec![],
+            has_value: false,
+            has_comparison: false,
+            types: vec!["AE".into()],
+        }
+    }
+
+    fn cells(report: &Report, d: Disclosure) -> Vec<String> {
+        let r = Release::new(report, None, None, &ProseCounts::default(), d);
+        r.report.strings()[0].clone()
+    }
+
+    /// The West Kent evaluation's headline: over-55s' A&E attendances
+    /// 1,633 before and 1,247 after, a fall of 23.64%, reproduced exactly
+    /// under `none`; under `hes` the change is computed from the shown
+    /// 1,635 and 1,245 (-23.85%), so it cannot be turned back into the
+    /// exact counts.
+    #[test]
+    fn the_evaluations_headline_number() {
+        let report = one_group(row("Over 55s", 2000, 1633, 1247, [900, 300, 800]));
+        let c = cells(&report, Disclosure::None);
+        assert_eq!(c[2..5], ["2000", "1633", "1247"]);
+        assert_eq!(c[7], "-23.64");
+        assert_eq!(c[10], "0.01235");
+        let c = cells(&report, Disclosure::Hes);
+        assert_eq!(c[2..5], ["2000", "1635", "1245"]);
+        assert_eq!(c[5], "0.82", "1635 / 2000");
+        assert_eq!(c[6], "0.62", "1245 / 2000");
+        assert_eq!(c[7], "-23.85", "from the shown counts");
+        assert_eq!(c[10], "0.01235", "1,700 changed: the test is shown");
+    }
+
+    #[test]
+    fn small_counts_and_what_rests_on_them() {
+        // 7 pre events: * and everything built on it; 0 stays 0.
+        let report = one_group(row("g", 40, 7, 0, [7, 33, 0]));
+        let c = cells(&report, Disclosure::Hes);
+        assert_eq!(c[2..5], ["40", "*", "0"]);
+        assert_eq!(c[5], "*", "pre_per_patient built on 7");
+        assert_eq!(c[6], "0.00", "0 / 40");
+        assert_eq!(c[7], "*", "change_pct built on 7");
+        assert_eq!(c[10], "*", "a test with 7 changers");
+        assert_eq!(
+            c[11..14],
+            ["*", "*", "0"],
+            "a lone * takes the next with it"
+        );
+        // Five patients: the whole row is hidden, zeros included.
+        let report = one_group(row("g", 5, 20, 0, [5, 0, 0]));
+        let c = cells(&report, Disclosure::Hes);
+        assert!(c[2..].iter().all(|x| x == "*"), "{c:?}");
+        // Nothing before: the change is undefined, shown empty.
+        let report = one_group(row("g", 10, 0, 9, [0, 2, 8]));
+        assert_eq!(cells(&report, Disclosure::None)[7], "");
+    }
+
+    /// Costs worked by hand: AE £114, NEL £1,758.50; 52 people, AE 33 and
+    /// 21, NEL 12 and 9. Exact: pre 33 × 114 + 12 × 1758.5 = 24,864, post
+    /// 21 × 114 + 9 × 1758.5 = 18,220.5 → 18,221; saving 6,643 / 52 =
+    /// 127.75; return 127.75 / 1171 = 0.11. Under hes from the shown counts
+    /// 35, 10, 20, 10 and 50 people: pre 3,990 + 17,585 = 21,575, post
+    /// 2,280 + 17,585 = 19,865; change -7.93%; saving 1,710 / 50 = 34.20.
+    #[test]
+    fn costs_from_exact_and_from_shown_counts() {
+        let mk = |t: &str, pre, post| {
+            let mut r = row("g", 52, pre, post, [30, 12, 10]);
+            r.event_type = t.into();
+            r
+        };
+        let g = [mk("AE", 33, 21), mk("NEL", 12, 9)];
+        let mut total = g.clone();
+        for r in &mut total {
+            r.group = vec!["Total".into()];
+        }
+        let report = Report {
+            group_columns: vec!["cohort".into()],
+            rows: g.iter().chain(&total).cloned().collect(),
+            within_days: vec![],
+            has_value: false,
+            has_comparison: false,
+            types: vec!["AE".into(), "NEL".into()],
+        };
+        let cost_row = |group: &str| CostRow {
+            group: vec![group.into()],
+            patients: 52,
+            pre: vec![33, 12],
+            post: vec![21, 9],
+            p_value: Some(0.0123),
+            changed: [30, 12, 10],
+        };
+        let costs = CostReport {
+            group_columns: vec!["cohort".into()],
+            rows: vec![cost_row("g"), cost_row("Total")],
+            unit: vec![114_000, 1_758_500],
+            service_cost: Some(1_171_000),
+        };
+        let released = |d| {
+            let r = Release::new(&report, Some(&costs), None, &ProseCounts::default(), d);
+            r.costs.unwrap().strings()[0].clone()
+        };
+        let c = released(Disclosure::None);
+        assert_eq!(
+            c[1..],
+            ["52", "24864", "18221", "-26.72", "127.75", "0.0123", "1171.00", "0.11"]
+        );
+        let c = released(Disclosure::Hes);
+        assert_eq!(
+            c[1..],
+            ["50", "21575", "19865", "-7.93", "34.20", "0.0123", "1171.00", "0.03"]
+        );
+    }
+}
