@@ -291,6 +291,9 @@ pub struct RelinkArgs {
         help_heading = "Comparison group"
     )]
     pub caliper: Option<u32>,
+    /// A column, in the cohort and the population file, with the date a person died or left the registered list (empty: still registered). Anyone gone before their post window ends is left out of the report and of matching.
+    #[arg(long, value_name = "COL")]
+    pub end_date_column: Option<ColumnSpec>,
     /// Write the balance table (standardised mean differences before and after matching).
     #[arg(
         long,
@@ -418,7 +421,9 @@ impl RelinkArgs {
                 controls: self.controls,
                 seed: self.seed,
                 caliper: self.caliper,
+                months: self.months as i32,
             },
+            end_date_column: self.end_date_column,
             balance: self.balance,
             disclosure_log: self.disclosure_log,
             force: self.force,

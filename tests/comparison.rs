@@ -120,7 +120,7 @@ fn with_no_effect_the_naive_fall_is_large_and_the_did_covers_zero() {
         assert!(lo <= 0.0 && 0.0 <= hi, "{t}: DiD interval {lo} to {hi}");
         assert_eq!(
             row["controls"],
-            (3 * num(&row, "patients") as u64).to_string(),
+            (3 * num(&row, "matched_cases") as u64).to_string(),
             "3 controls each"
         );
     }
@@ -130,8 +130,11 @@ fn with_no_effect_the_naive_fall_is_large_and_the_did_covers_zero() {
     for line in lines {
         let f: Vec<&str> = line.split(',').collect();
         let (before, after): (f64, f64) = (f[2].parse().unwrap(), f[3].parse().unwrap());
+        // The referred used more before matching, most in the pre window
+        // that referral follows, less so in the prior window.
+        let floor = if f[0].ends_with("_pre") { 0.3 } else { 0.1 };
         assert!(
-            before > 0.3,
+            before > floor,
             "{line}: the referred differ from the population before matching"
         );
         assert!(after.abs() <= 0.1, "{line}: balanced after matching");
@@ -139,18 +142,20 @@ fn with_no_effect_the_naive_fall_is_large_and_the_did_covers_zero() {
     assert!(stderr(&out).contains("unmatched: 0"), "{}", stderr(&out));
 }
 
-/// Over six populations (seeds 1 to 6) with no effect and six with a 25%
-/// effect, the 95% intervals cover the true per-person difference that
-/// synth knows from each referred person's counterfactual: 24 intervals,
-/// of which a 95% interval should miss about one (at most two allowed),
-/// and the estimates are unbiased on average. Seeds are fixed, so the
-/// result is the same on every run.
+/// The small fixed version of bench/validate_comparison.py (whose full
+/// table is docs/validation.md): over eight populations with no effect and
+/// eight with a 25% effect, the estimate's mean error against the truth
+/// synth knows (each referred person's counterfactual) must lie within 3
+/// standard errors of that mean (plus 0.005 for the report's rounding).
+/// An unbiased estimator fails this about 1 time in 300; controls drawn
+/// without regard to prior use (a regression-to-the-mean error of about
+/// -0.4 A&E events a person) fail it every time. Coverage is judged by the
+/// study, over many seeds, not here.
 #[test]
-fn the_did_interval_covers_the_truth_across_populations() {
-    let mut misses = Vec::new();
-    let mut errors = [Vec::new(), Vec::new()];
+fn the_estimate_is_unbiased_across_populations() {
     for effect in ["0", "25"] {
-        for seed in 1..=6 {
+        let mut errors = [Vec::new(), Vec::new()];
+        for seed in 1..=8 {
             let s = Scratch::new();
             let (ae, nel) = simulate(&s, effect, &seed.to_string());
             if effect == "25" {
@@ -161,20 +166,19 @@ fn the_did_interval_covers_the_truth_across_populations() {
             let report = stdout(&out);
             for (k, (t, truth)) in [("AE", ae), ("NEL", nel)].into_iter().enumerate() {
                 let row = total_row(&report, t);
-                let (lo, hi) = (num(&row, "did_ci_low"), num(&row, "did_ci_high"));
-                if !(lo <= truth && truth <= hi) {
-                    misses.push(format!(
-                        "effect {effect}, seed {seed}, {t}: truth {truth} outside {lo} to {hi}"
-                    ));
-                }
                 errors[k].push(num(&row, "did_per_patient") - truth);
             }
         }
-    }
-    assert!(misses.len() <= 2, "{misses:#?}");
-    for (t, e) in ["AE", "NEL"].iter().zip(&errors) {
-        let mean = e.iter().sum::<f64>() / e.len() as f64;
-        assert!(mean.abs() < 0.03, "{t}: mean error {mean} over {e:?}");
+        for (t, e) in ["AE", "NEL"].iter().zip(&errors) {
+            let n = e.len() as f64;
+            let mean = e.iter().sum::<f64>() / n;
+            let sd = (e.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+            let bound = 3.0 * sd / n.sqrt() + 0.005;
+            assert!(
+                mean.abs() <= bound,
+                "effect {effect}, {t}: mean error {mean:.4} beyond {bound:.4} over {e:?}"
+            );
+        }
     }
 }
 
@@ -259,8 +263,12 @@ fn comparison_figures_follow_the_disclosure_rule() {
         // Estimates only on 8 or more matched cases, else withheld (rule 5);
         // when shown, the estimate itself is exact.
         let cases: u64 = e[at("matched_cases")].parse().unwrap();
-        for c in ["did_per_patient", "did_ci_low", "did_ci_high"] {
-            if cases < 8 || h[at("matched_cases")] == "*" {
+        for (c, min) in [
+            ("did_per_patient", 8),
+            ("did_ci_low", 10),
+            ("did_ci_high", 10),
+        ] {
+            if cases < min || h[at("matched_cases")] == "*" {
                 assert_eq!(h[at(c)], "*", "{c} on {cases} matched cases: {h:?}");
             } else {
                 assert_eq!(h[at(c)], e[at(c)], "{c}");
@@ -374,45 +382,47 @@ fn cases_without_controls_are_counted_not_dropped() {
     assert_eq!(patients, referred_rows);
 }
 
-/// Who may be a control, by hand: A is referred on 2023-01-01 (post window
-/// to 2023-06-30) and B on a later date. B may serve as A's control only if
-/// B's referral comes after A's post window ends; C, never referred, may
-/// always. Each control serves once, so with one control each, whoever
-/// A does not take is left for B, who cannot take A (A was referred
-/// before B's post window ended).
+/// Who may be a control, by hand (the risk set, SPEC section 8): A is
+/// referred on 2023-01-01 (post window to 2023-06-30) and B on a later or
+/// the same date. B may serve as A's control when not yet referred on A's
+/// date, even if referred within A's post window; A, referred before B,
+/// never serves for B. C, never referred, may serve for both (controls are
+/// taken with replacement), unless C left the list (`--end-date-column`)
+/// before the case's post window ends.
 #[test]
-fn a_later_referral_may_be_a_control_only_after_the_cases_post_window() {
+fn who_may_be_a_control() {
     let (a, b, c) = (
         valid_from(450_000_000),
         valid_from(450_100_000),
         valid_from(450_200_000),
     );
-    for (b_date, with_c, a_gets) in [
-        // B referred within A's post window: A can only take C; B then has
-        // nobody (A was referred before B's post window ended).
-        ("2023-05-01", true, "1"),
-        // Without C, A has nobody either.
-        ("2023-05-01", false, "0"),
-        // B referred the day A's post window ends: B serves for A.
-        ("2023-07-01", false, "1"),
+    for (b_date, c_row, a_gets, b_gets) in [
+        // B referred within A's post window: A takes B or C, B takes C.
+        ("2023-05-01", Some(""), "1", "1"),
+        // Without C, A takes B; B has nobody.
+        ("2023-05-01", None, "1", "0"),
+        // Referred the same day: neither serves for the other.
+        ("2023-01-01", None, "0", "0"),
+        // C left on 2023-03-01, before either post window ends.
+        ("2023-01-01", Some("2023-03-01"), "0", "0"),
+        // C leaves on 2024-06-01, after both post windows end.
+        ("2023-05-01", Some("2024-06-01"), "1", "1"),
     ] {
         let s = Scratch::new();
         s.write(
             "referrals.csv",
             format!(
-                "nhs_number,intervention_date,cohort,sex\n{a},2023-01-01,A,F\n{b},{b_date},B,F\n"
+                "nhs_number,intervention_date,cohort,sex,left_on\n{a},2023-01-01,A,F,\n{b},{b_date},B,F,\n"
             ),
         );
         let out = s.tokenise_to("referrals.csv", "tokens.csv", &["-q"]);
         assert!(out.status.success(), "{}", stderr(&out));
-        let c_row = if with_c {
-            format!("{c},F\n")
-        } else {
-            String::new()
-        };
+        let c_line = c_row
+            .map(|end| format!("{c},F,{end}\n"))
+            .unwrap_or_default();
         s.write(
             "population.csv",
-            format!("nhs_number,sex\n{a},F\n{b},F\n{c_row}"),
+            format!("nhs_number,sex,left_on\n{a},F,\n{b},F,\n{c_line}"),
         );
         s.write(
             "usage.csv",
@@ -433,6 +443,8 @@ fn a_later_referral_may_be_a_control_only_after_the_cases_post_window() {
                 "sex",
                 "--controls",
                 "1",
+                "--end-date-column",
+                "left_on",
                 "--disclosure",
                 "none",
             ])
@@ -453,13 +465,75 @@ fn a_later_referral_may_be_a_control_only_after_the_cases_post_window() {
                 .unwrap()
                 .to_string()
         };
-        assert_eq!(controls("A"), a_gets, "{b_date}, C {with_c}: {report}");
-        assert_eq!(controls("B"), "0", "{b_date}, C {with_c}: {report}");
-        let unmatched = if a_gets == "1" {
-            "unmatched: 1"
-        } else {
-            "unmatched: 2"
-        };
-        assert!(stderr(&out).contains(unmatched), "{}", stderr(&out));
+        let case = format!("{b_date}, C {c_row:?}: {report}");
+        assert_eq!(controls("A"), a_gets, "{case}");
+        assert_eq!(controls("B"), b_gets, "{case}");
+        let unmatched = 2 - [a_gets, b_gets].iter().filter(|g| **g == "1").count();
+        assert!(
+            stderr(&out).contains(&format!("unmatched: {unmatched}")),
+            "{}",
+            stderr(&out)
+        );
     }
+}
+
+/// People who die or leave the list before their post window ends are
+/// left out of the report and counted.
+#[test]
+fn people_who_leave_are_left_out_and_counted() {
+    let (a, b) = (valid_from(451_000_000), valid_from(451_100_000));
+    let s = Scratch::new();
+    s.write(
+        "referrals.csv",
+        format!("nhs_number,intervention_date,cohort,died\n{a},2023-01-01,A,2023-04-01\n{b},2023-01-01,A,\n"),
+    );
+    let out = s.tokenise_to("referrals.csv", "tokens.csv", &["-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    s.write(
+        "usage.csv",
+        format!("nhs_number,event_date,event_type\n{a},2022-10-01,AE\n{b},2022-10-01,AE\n"),
+    );
+    let out = pl()
+        .arg("relink")
+        .arg("--cohort")
+        .arg(s.path("tokens.csv"))
+        .arg("--usage")
+        .arg(s.path("usage.csv"))
+        .arg("--key")
+        .arg(s.key())
+        .args(["--end-date-column", "died", "--disclosure", "none"])
+        .args(["--data-start", "2022-01-01", "--data-end", "2024-12-31"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Total,AE,1,1,0,"), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("left_before_window_end: 1"),
+        "{}",
+        stderr(&out)
+    );
+    // A date that is not a date names the row and column.
+    s.write(
+        "referrals.csv",
+        format!("nhs_number,intervention_date,cohort,died\n{a},2023-01-01,A,soon\n"),
+    );
+    let out = s.tokenise_to("referrals.csv", "tokens.csv", &["-q", "--force"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = pl()
+        .arg("relink")
+        .arg("--cohort")
+        .arg(s.path("tokens.csv"))
+        .arg("--usage")
+        .arg(s.path("usage.csv"))
+        .arg("--key")
+        .arg(s.key())
+        .args(["--end-date-column", "died"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("row 1, column \"died\""),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -28,6 +28,8 @@ pub struct CohortColumns {
     pub group_by: Vec<ColumnSpec>,
     /// Columns a control must share with its case (`--match-on`), by name.
     pub match_on: Vec<ColumnSpec>,
+    /// The date a person died or left the list (`--end-date-column`).
+    pub end_date: Option<ColumnSpec>,
 }
 
 /// One cohort member: token and person.
@@ -41,6 +43,8 @@ pub struct Entry {
     order: u32,
     /// The person's stratum of `--match-on` values (0 without matching).
     pub stratum: u32,
+    /// The day they died or left the list (`u32::MAX`: still registered).
+    pub end_day: u32,
 }
 
 /// Distinct tuples of `--match-on` values, numbered in order of first
@@ -225,6 +229,16 @@ pub fn date_cell(cell: &[u8], file: &Source, row: u64, column: &str) -> Result<D
     Ok(d)
 }
 
+/// An `--end-date-column` cell as a day number (days since 1900-01-01):
+/// `u32::MAX` when empty (still registered), an error naming the row and
+/// column when not a date.
+pub fn end_day_cell(cell: &[u8], file: &Source, row: u64, column: &str) -> Result<u32> {
+    if cell.trim_ascii().is_empty() {
+        return Ok(u32::MAX);
+    }
+    date_cell(cell, file, row, column).map(super::usage::day_number)
+}
+
 pub(super) fn open_with_header(
     file: &Source,
     csv: CsvOptions,
@@ -302,6 +316,12 @@ pub fn load_cohort(
         .iter()
         .map(|&c| header_name(&reader, c))
         .collect();
+    let end_col = cols
+        .end_date
+        .as_ref()
+        .map(|c| resolve(c, "--end-date-column", &reader))
+        .transpose()?;
+    let end_name = end_col.map(|c| header_name(&reader, c)).unwrap_or_default();
     let mut strata = Strata::default();
     let mut match_key: Vec<String> = Vec::with_capacity(match_cols.len());
 
@@ -360,11 +380,16 @@ pub fn load_cohort(
                     "{file}: a cohort of more than 4 billion rows is not supported"
                 ))
             })?;
+            let end_day = match end_col {
+                Some(c) => end_day_cell(&batch.field(i, c), file, row, &end_name)?,
+                None => u32::MAX,
+            };
             entries.push(Entry {
                 token,
                 person: Person::new(d, months, group),
                 order,
                 stratum,
+                end_day,
             });
             rows_read += 1;
         }
@@ -405,6 +430,7 @@ mod tests {
                 person: Person::new(d("2024-06-01"), 6, i % 3),
                 order: i,
                 stratum: 0,
+                end_day: u32::MAX,
             });
         }
         // Duplicates: a later date (ignored) and an earlier one (kept).
@@ -413,12 +439,14 @@ mod tests {
             person: Person::new(d("2024-09-01"), 6, 9),
             order: 1000,
             stratum: 0,
+            end_day: u32::MAX,
         });
         entries.push(Entry {
             token: tok(7),
             person: Person::new(d("2024-01-01"), 6, 8),
             order: 1001,
             stratum: 0,
+            end_day: u32::MAX,
         });
         let (entries, index, dups) = Cohort::index(entries);
         let c = Cohort {

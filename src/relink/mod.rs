@@ -17,6 +17,7 @@
 pub mod cohort;
 pub mod costs;
 pub mod disclosure;
+pub mod estimate;
 pub mod html;
 pub mod ids;
 pub mod matching;
@@ -60,6 +61,9 @@ pub struct Outcome {
     pub coverage: (Date, Date, bool),
     /// People left out for incomplete windows.
     pub excluded_incomplete_window: u64,
+    /// People left out because they died or left the list before their
+    /// post window ends (`--end-date-column`).
+    pub left_before_window_end: u64,
     /// People in the report.
     pub included: u64,
     /// Per cohort entry: whether they are in the report.
@@ -123,8 +127,8 @@ impl Outcome {
         );
         let _ = writeln!(
             s,
-            "people reported: {}; excluded_incomplete_window: {}",
-            self.included, self.excluded_incomplete_window
+            "people reported: {}; excluded_incomplete_window: {}; left_before_window_end: {}",
+            self.included, self.excluded_incomplete_window, self.left_before_window_end
         );
         let _ = writeln!(
             s,

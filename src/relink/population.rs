@@ -9,7 +9,7 @@
 //! 40 bytes a person kept (a 32-byte token, a 4-byte number and the bucket
 //! index).
 
-use super::cohort::{label, open_with_header, Strata, TokenIndex};
+use super::cohort::{end_day_cell, header_name, label, open_with_header, Strata, TokenIndex};
 use super::ids::UsageIds;
 use crate::error::{Error, Result, Source};
 use crate::io::csv::{resolve_column, ColumnSpec, CsvOptions};
@@ -40,6 +40,10 @@ pub struct Population {
     pub invalid_tokens: u64,
     /// Rows in a stratum no cohort member has.
     pub outside_strata: u64,
+    /// Per person number: the day (section 8's day numbers) they died or
+    /// left the list, `u32::MAX` for none; empty without
+    /// `--end-date-column`.
+    pub end_days: Vec<u32>,
 }
 
 /// Which population columns to use.
@@ -49,6 +53,8 @@ pub struct PopulationColumns {
     pub id: ColumnSpec,
     /// The `--match-on` columns, by the names the cohort has them under.
     pub match_on: Vec<String>,
+    /// The `--end-date-column`: when a person died or left the list.
+    pub end_date: Option<ColumnSpec>,
 }
 
 impl Population {
@@ -66,6 +72,11 @@ impl Population {
     pub fn find(&self, token: &[u8; 32]) -> Option<u32> {
         let at = self.index.find(&self.entries, token, |e| &e.token)?;
         Some(self.entries[at as usize].id)
+    }
+
+    /// The day person `p` died or left the list, `u32::MAX` for none.
+    pub fn end_day(&self, p: u32) -> u32 {
+        self.end_days.get(p as usize).copied().unwrap_or(u32::MAX)
     }
 
     /// The people of stratum `s`, as a range of numbers.
@@ -100,12 +111,19 @@ pub fn load_population(
         })
         .collect::<Result<Vec<_>>>()?;
 
+    let end_col = cols
+        .end_date
+        .as_ref()
+        .map(|c| resolve_column(c, reader.header(), n, file, "--end-date-column"))
+        .transpose()?;
+    let end_name = end_col.map(|c| header_name(&reader, c)).unwrap_or_default();
+
     let mut rows_read = 0u64;
     let mut invalid_numbers = ReasonCounts::default();
     let mut invalid_tokens = 0u64;
     let mut outside_strata = 0u64;
-    // (token, stratum, row) for every usable row in a cohort stratum.
-    let mut kept: Vec<([u8; 32], u32, u32)> = Vec::new();
+    // (token, stratum, row, end day) for every usable row in a cohort stratum.
+    let mut kept: Vec<Kept> = Vec::new();
     let mut key: Vec<String> = Vec::with_capacity(match_cols.len());
     let mut waiting = Vec::new();
     while let Some(batch) = reader.next_batch()? {
@@ -126,25 +144,29 @@ pub fn load_population(
                 outside_strata += 1;
                 continue;
             };
+            let end = match end_col {
+                Some(c) => end_day_cell(&batch.field(i, c), file, batch.row(i), &end_name)?,
+                None => u32::MAX,
+            };
             let cell = batch.field(i, id_col);
             match ids {
                 UsageIds::Nhs(_) => match canonicalise(&cell) {
                     Ok(number) => {
-                        waiting.push((stratum, row));
+                        waiting.push((stratum, row, end));
                         numbers.push(number);
                     }
                     Err(reason) => invalid_numbers.add(reason),
                 },
                 UsageIds::Tokens => match parse_token(cell.trim_ascii()) {
-                    Some(t) => kept.push((t, stratum, row)),
+                    Some(t) => kept.push((t, stratum, row, end)),
                     None => invalid_tokens += 1,
                 },
             }
         }
         if let UsageIds::Nhs(t) = ids {
             t.each_token(&numbers, |k, token| {
-                let (stratum, row) = waiting[k];
-                kept.push((*token, stratum, row));
+                let (stratum, row, end) = waiting[k];
+                kept.push((*token, stratum, row, end));
             });
         }
         rows_read += batch.len() as u64;
@@ -159,10 +181,13 @@ pub fn load_population(
     ))
 }
 
+/// A usable population row: token, stratum, row, end day.
+type Kept = ([u8; 32], u32, u32, u32);
+
 /// Sorts, removes repeats (the first row wins) and numbers the people
 /// stratum by stratum.
 fn index(
-    mut kept: Vec<([u8; 32], u32, u32)>,
+    mut kept: Vec<Kept>,
     n_strata: usize,
     rows_read: u64,
     invalid_numbers: ReasonCounts,
@@ -174,18 +199,23 @@ fn index(
     kept.dedup_by(|later, first| later.0 == first.0);
     let duplicate_tokens = (before - kept.len()) as u64;
     let mut stratum_start = vec![0u32; n_strata + 1];
-    for &(_, s, _) in &kept {
+    for &(_, s, _, _) in &kept {
         stratum_start[s as usize + 1] += 1;
     }
     for s in 1..stratum_start.len() {
         stratum_start[s] += stratum_start[s - 1];
     }
     let mut next = stratum_start.clone();
+    let any_end = kept.iter().any(|k| k.3 != u32::MAX);
+    let mut end_days = vec![u32::MAX; if any_end { kept.len() } else { 0 }];
     let entries: Vec<Entry> = kept
         .iter()
-        .map(|&(token, s, _)| {
+        .map(|&(token, s, _, end)| {
             let id = next[s as usize];
             next[s as usize] += 1;
+            if any_end {
+                end_days[id as usize] = end;
+            }
             Entry { token, id }
         })
         .collect();
@@ -200,6 +230,7 @@ fn index(
         invalid_numbers,
         invalid_tokens,
         outside_strata,
+        end_days,
     }
 }
 
@@ -217,8 +248,8 @@ mod tests {
     #[test]
     fn people_are_numbered_stratum_by_stratum_and_found() {
         // 30 people over three strata, one repeated (its first row kept).
-        let mut kept: Vec<([u8; 32], u32, u32)> = (0..30).map(|i| (tok(i), i % 3, i)).collect();
-        kept.push((tok(4), 2, 99));
+        let mut kept: Vec<Kept> = (0..30).map(|i| (tok(i), i % 3, i, u32::MAX)).collect();
+        kept.push((tok(4), 2, 99, u32::MAX));
         let p = index(kept, 3, 31, ReasonCounts::default(), 0, 0);
         assert_eq!(p.len(), 30);
         assert_eq!(p.duplicate_tokens, 1);

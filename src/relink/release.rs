@@ -9,6 +9,7 @@ use super::costs::CostReport;
 use super::disclosure::{
     primary, test_allowed, Disclosure, Protect, Rule, Shown, MIN_CASES_FOR_ESTIMATE,
 };
+use super::estimate::MIN_CASES_FOR_INTERVAL;
 use super::matching::Comparison;
 use super::report::{Report, Row};
 use super::stats::format_4g;
@@ -351,16 +352,17 @@ fn report_cells(row: &Row, g: &GroupVars, v: &RowVars, p: &Protect, d: Disclosur
             Cell::derived(&[kpre, controls], ratio),
             Cell::derived(&[kpost, controls], ratio),
         ]);
-        let estimate = |x: Option<f64>| match cases {
+        // Estimates need 8 matched cases under hes, intervals 10 always.
+        let estimate = |x: Option<f64>, min: u64, decimals: usize| match cases {
             Shown::Withheld(r) => Cell::Withheld(r),
-            _ if d == Disclosure::Hes && c.cases < MIN_CASES_FOR_ESTIMATE => {
-                Cell::Withheld(Rule::EstimateWithheld)
-            }
-            _ => x.map_or(Cell::Empty, |v| Cell::Value(two(v))),
+            _ if d == Disclosure::Hes && c.cases < min => Cell::Withheld(Rule::EstimateWithheld),
+            _ => x.map_or(Cell::Empty, |v| Cell::Value(format!("{v:.decimals$}"))),
         };
-        cells.push(estimate(c.did));
-        cells.push(estimate(c.ci.map(|ci| ci.0)));
-        cells.push(estimate(c.ci.map(|ci| ci.1)));
+        let interval = MIN_CASES_FOR_INTERVAL as u64;
+        cells.push(estimate(c.did, MIN_CASES_FOR_ESTIMATE, 2));
+        cells.push(estimate(c.ci.map(|ci| ci.0), interval, 2));
+        cells.push(estimate(c.ci.map(|ci| ci.1), interval, 2));
+        cells.push(estimate(Some(c.slope), MIN_CASES_FOR_ESTIMATE, 3));
     }
     cells
 }

@@ -99,6 +99,9 @@ pub struct RelinkOptions {
     pub balance: Option<PathBuf>,
     /// The disclosure log: every cell withheld, and why.
     pub disclosure_log: Option<PathBuf>,
+    /// The cohort's and population's column of the date a person died or
+    /// left the list.
+    pub end_date_column: Option<ColumnSpec>,
     /// Replace existing outputs.
     pub force: bool,
     /// Worker threads.
@@ -272,6 +275,7 @@ pub fn read_cohort(opts: &RelinkOptions, inputs: &Inputs, keys: &Keys) -> Result
         date: opts.cohort_date_column.clone(),
         group_by: opts.group_by.clone(),
         match_on: opts.match_on.clone(),
+        end_date: opts.end_date_column.clone(),
     };
     let cohort = load_cohort(&inputs.cohort, opts.cohort_csv, &columns, opts.months)?;
     if cohort.is_empty() {
@@ -300,6 +304,7 @@ pub fn read_population(
     let columns = PopulationColumns {
         id,
         match_on: cohort.match_columns.clone(),
+        end_date: opts.end_date_column.clone(),
     };
     let p = load_population(src, opts.population_csv, &columns, &ids, &cohort.strata)?;
     if p.is_empty() {
@@ -356,8 +361,12 @@ pub struct Coverage {
     pub end: Date,
     /// Whether the span was inferred from the events.
     pub inferred: bool,
-    /// Per cohort entry: both windows lie inside the span.
+    /// Per cohort entry: both windows lie inside the span, and they did
+    /// not die or leave the list before their post window ends.
     pub included: Vec<bool>,
+    /// People with complete windows who died or left the list before
+    /// their post window ends.
+    pub left_before_window_end: u64,
 }
 
 impl Coverage {
@@ -381,16 +390,23 @@ pub fn settle_coverage(opts: &RelinkOptions, cohort: &Cohort, usage: &Usage) -> 
             "warning: the usage data's coverage was inferred from its earliest and latest events ({start} to {end}); give --data-start and --data-end if the extract covers a different span"
         ));
     }
+    let mut left_before_window_end = 0;
     let included: Vec<bool> = cohort
         .entries
         .iter()
-        .map(|e| e.person.complete_within(start, end))
+        .map(|e| {
+            let complete = e.person.complete_within(start, end);
+            let left = e.end_day < super::usage::day_number(e.person.post_end);
+            left_before_window_end += u64::from(complete && left);
+            complete && !left
+        })
         .collect();
     let coverage = Coverage {
         start,
         end,
         inferred,
         included,
+        left_before_window_end,
     };
     if coverage.n_included() == 0 {
         return Err(Error::NothingToReport(format!(
@@ -466,7 +482,10 @@ pub fn build_outcome(
         population: population.as_ref().map(PopulationSummary::of),
         key_id,
         coverage: (coverage.start, coverage.end, coverage.inferred),
-        excluded_incomplete_window: cohort.len() as u64 - n_included,
+        excluded_incomplete_window: cohort.len() as u64
+            - n_included
+            - coverage.left_before_window_end,
+        left_before_window_end: coverage.left_before_window_end,
         included: n_included,
         included_flags: coverage.included,
         cohort,
