@@ -207,6 +207,9 @@ pub struct RelinkArgs {
     /// Write the disclosure log: every cell withheld (file, row, column, rule), for sign-off; it holds no values.
     #[arg(long, value_name = "FILE")]
     pub disclosure_log: Option<PathBuf>,
+    /// Write the event study: events per 100 people by month, 12 before to 11 after the intervention (with --population, against the comparison group).
+    #[arg(long, value_name = "FILE")]
+    pub event_study: Option<PathBuf>,
     /// Field delimiter of both inputs: one character, or `tab`.
     #[arg(long, short = 'd', value_name = "C", default_value = ",", value_parser = parse_delimiter)]
     pub delimiter: u8,
@@ -426,6 +429,7 @@ impl RelinkArgs {
             end_date_column: self.end_date_column,
             balance: self.balance,
             disclosure_log: self.disclosure_log,
+            event_study: self.event_study,
             force: self.force,
             threads: self.run.threads()?,
             messages: self.run.messages(),

@@ -151,6 +151,7 @@ fn release_all(s: &Scratch, out: &str, group_by: &[&str], extra: &[&str]) -> std
         ("--costs", "costs.csv"),
         ("--html", "report.html"),
         ("--disclosure-log", "disclosure-log.csv"),
+        ("--event-study", "event_study.csv"),
     ] {
         args.push(flag.into());
         args.push(p(name).to_string_lossy().into_owned());
@@ -404,6 +405,12 @@ fn a_comparison_group_release_holds() {
         s.path("out/report.html").to_str().unwrap(),
         "--disclosure-log",
         s.path("out/disclosure-log.csv").to_str().unwrap(),
+        "--event-study",
+        s.path("out/event_study.csv").to_str().unwrap(),
+        "--data-start",
+        "2022-04-01",
+        "--data-end",
+        "2025-03-31",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_holds(&s, "out");

@@ -192,7 +192,7 @@ impl Protect {
                 continue;
             }
             match self.narrowed() {
-                Some(v) if self.widen(v) => continue,
+                Some(v) if self.widen(v, false) || self.widen(v, true) => continue,
                 _ => break,
             }
         }
@@ -202,18 +202,26 @@ impl Protect {
         matches!(self.shown[v], Shown::Withheld(_))
     }
 
-    /// Rule 2: the rows of withheld key counts.
+    /// Rule 2: the rows of withheld key counts. Every count of such a row
+    /// is withheld as `small_group`, even one already withheld as 1 to 7,
+    /// so that neither the table nor the log says which of its counts were
+    /// small, zero or large.
     fn hide_rows(&mut self) {
         for k in 0..self.rows.len() {
             if self.withheld(self.rows[k].0) {
                 for i in 0..self.rows[k].1.len() {
                     let d = self.rows[k].1[i];
-                    if !self.withheld(d) {
+                    if d != self.rows[k].0 && !self.is_key_withheld(d) {
                         self.shown[d] = Shown::Withheld(Rule::SmallGroup);
                     }
                 }
             }
         }
+    }
+
+    /// A withheld key count of some row (its own rule stands).
+    fn is_key_withheld(&self, v: usize) -> bool {
+        self.withheld(v) && self.rows.iter().any(|(key, _)| *key == v)
     }
 
     /// The smallest visible non-zero count among `parts`, but `not`.
@@ -256,11 +264,14 @@ impl Protect {
     fn bounds(&self) -> Vec<(i64, i64)> {
         self.shown
             .iter()
-            .map(|s| match *s {
+            .enumerate()
+            .map(|(v, s)| match *s {
                 Shown::Count(0) => (0, 0),
                 Shown::Count(c) => (c as i64 - 2, c as i64 + 2),
                 Shown::Withheld(Rule::Primary) => (1, 7),
-                Shown::Withheld(Rule::Secondary) => (8, UNBOUNDED),
+                // A secondary count is at least 8, unless a zero had to be
+                // withheld (the last resort of `widen`).
+                Shown::Withheld(Rule::Secondary) if self.exact[v] >= 8 => (8, UNBOUNDED),
                 Shown::Withheld(_) => (0, UNBOUNDED),
             })
             .collect()
@@ -270,7 +281,7 @@ impl Protect {
     /// adversary can deduce of each count.
     pub fn deduce(&self) -> Vec<(i64, i64)> {
         let mut b = self.bounds();
-        for _ in 0..64 {
+        for _ in 0..1000 {
             let mut changed = false;
             for (total, parts) in &self.sums {
                 let lo_sum: i64 = parts.iter().map(|&p| b[p].0).sum();
@@ -314,7 +325,10 @@ impl Protect {
     /// withheld counts) that still has a visible non-zero count, its
     /// smallest visible part, or else its total. False when nothing is left
     /// to withhold.
-    fn widen(&mut self, v: usize) -> bool {
+    /// With `zeros`, a shown zero may be withheld too (the last resort: a
+    /// run of withheld small counts beside shown zeros says how many are at
+    /// least 1).
+    fn widen(&mut self, v: usize, zeros: bool) -> bool {
         let mut by_var: Vec<Vec<usize>> = vec![Vec::new(); self.exact.len()];
         for (k, (total, parts)) in self.sums.iter().enumerate() {
             by_var[*total].push(k);
@@ -333,9 +347,11 @@ impl Protect {
                 }
                 let (total, parts) = &self.sums[k];
                 let total_ok = !self.withheld(*total) && self.exact[*total] > 0;
+                let zero = parts.iter().copied().find(|&p| zeros && !self.withheld(p));
                 let pick = self
                     .smallest_visible(parts, usize::MAX)
-                    .or(total_ok.then_some(*total));
+                    .or(total_ok.then_some(*total))
+                    .or(zero);
                 if let Some(p) = pick {
                     self.shown[p] = Shown::Withheld(Rule::Secondary);
                     return true;

@@ -18,6 +18,7 @@ pub mod cohort;
 pub mod costs;
 pub mod disclosure;
 pub mod estimate;
+pub mod event_study;
 pub mod html;
 pub mod ids;
 pub mod matching;
@@ -45,6 +46,8 @@ use usage::Usage;
 pub struct Outcome {
     /// Everything released, after disclosure control.
     pub release: release::Release,
+    /// The event study, with `--event-study` (exact).
+    pub event_study: Option<event_study::EventStudy>,
     /// The report (exact values; disclosure is applied in `release`).
     pub report: Report,
     /// The costs, with `--unit-costs`.

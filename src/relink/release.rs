@@ -10,6 +10,7 @@ use super::disclosure::{
     primary, test_allowed, Disclosure, Protect, Rule, Shown, MIN_CASES_FOR_ESTIMATE,
 };
 use super::estimate::MIN_CASES_FOR_INTERVAL;
+use super::event_study::EventStudy;
 use super::matching::Comparison;
 use super::report::{Report, Row};
 use super::stats::format_4g;
@@ -146,6 +147,8 @@ pub struct Release {
     pub costs: Option<Table>,
     /// The balance, with `--population`.
     pub balance: Option<Table>,
+    /// The event study, with `--event-study`.
+    pub event_study: Option<Table>,
     /// The counts in the HTML's sentences.
     pub prose: Prose,
 }
@@ -252,6 +255,118 @@ impl RowVars {
         v.extend(self.comparison.into_iter().flatten());
         v
     }
+}
+
+/// The numbers of one event-study row's counts: cases, case events, and
+/// with a comparison, matched cases and their controls' weighted events.
+struct StudyVars {
+    cases: usize,
+    events: usize,
+    comparison: Option<[usize; 2]>,
+}
+
+/// Registers the event study's counts: within the report's windows a
+/// month's cases are the group's `patients` (and matched cases) and its
+/// events add up to `pre_events` or `post_events`; every count column adds
+/// up over the groups to `Total`; a group hidden in the report is hidden
+/// here too.
+fn register_study(
+    es: &EventStudy,
+    months: i32,
+    groups: &[GroupVars],
+    p: &mut Protect,
+) -> Vec<StudyVars> {
+    let types = es.rows.len() / groups.len().max(1) / 24;
+    let mut vars = Vec::with_capacity(es.rows.len());
+    for (k, r) in es.rows.iter().enumerate() {
+        let g = &groups[k / (types * 24)];
+        let in_window = (-months..months).contains(&r.month);
+        let cases = if in_window {
+            g.patients
+        } else {
+            p.add(r.cases)
+        };
+        let comparison = r.comparison.map(|(matched, events)| {
+            let m = match (in_window, g.matched) {
+                (true, Some([m, _])) => m,
+                _ => p.add(matched),
+            };
+            [m, p.add(events)]
+        });
+        vars.push(StudyVars {
+            cases,
+            events: p.add(r.case_events),
+            comparison,
+        });
+    }
+    let per_group = types * 24;
+    let (parts, total) = vars.split_at(vars.len() - per_group);
+    for (j, t) in total.iter().enumerate() {
+        let column = |f: &dyn Fn(&StudyVars) -> Option<usize>| -> Option<(usize, Vec<usize>)> {
+            let parts: Vec<usize> = parts.chunks(per_group).filter_map(|c| f(&c[j])).collect();
+            f(t).map(|total| (total, parts))
+        };
+        for (total, parts) in [
+            column(&|v| Some(v.cases)),
+            column(&|v| Some(v.events)),
+            column(&|v| v.comparison.map(|c| c[0])),
+            column(&|v| v.comparison.map(|c| c[1])),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            p.sum(total, parts);
+        }
+    }
+    for (gi, g) in groups.iter().enumerate() {
+        let mine = &vars[gi * per_group..(gi + 1) * per_group];
+        // The months of the windows add up to the window's events (when
+        // the windows lie inside the study's 24 months).
+        for t in (0..types).filter(|_| months <= 12) {
+            let months_of = |range: std::ops::Range<i32>| -> Vec<usize> {
+                range
+                    .map(|m| mine[t * 24 + (m + 12) as usize].events)
+                    .collect()
+            };
+            p.sum(g.rows[t].pre, months_of(-months..0));
+            p.sum(g.rows[t].post, months_of(0..months));
+        }
+        let mut everything = Vec::new();
+        for v in mine {
+            let mut row = vec![v.events];
+            row.extend(v.comparison.into_iter().flatten());
+            p.row(v.cases, row.clone());
+            if let Some([m, e]) = v.comparison {
+                p.row(m, vec![e]);
+            }
+            everything.push(v.cases);
+            everything.extend(row);
+        }
+        p.row(g.patients, everything);
+    }
+    vars
+}
+
+/// The event study's cells for one row: rates from the shown counts.
+fn study_cells(r: &super::event_study::Row, v: &StudyVars, p: &Protect) -> Vec<Cell> {
+    let mut cells: Vec<Cell> = r.group.iter().map(|l| Cell::Label(l.clone())).collect();
+    cells.push(Cell::Label(r.event_type.clone()));
+    cells.push(Cell::Label(r.month.to_string()));
+    let (cases, events) = (p.shown(v.cases), p.shown(v.events));
+    cells.extend([
+        Cell::count(cases),
+        Cell::count(events),
+        Cell::derived(&[events, cases], percent),
+    ]);
+    if let Some([m, e]) = v.comparison {
+        let (m, e) = (p.shown(m), p.shown(e));
+        cells.extend([
+            Cell::count(m),
+            Cell::count(e),
+            Cell::derived(&[e, m], percent),
+        ]);
+    }
+    cells
 }
 
 /// `a / b` with two decimals, undefined when `b` is 0.
@@ -460,11 +575,13 @@ impl Release {
         report: &Report,
         costs: Option<&CostReport>,
         comparison: Option<&Comparison>,
+        study: Option<(&EventStudy, i32)>,
         prose: &ProseCounts,
         disclosure: Disclosure,
     ) -> Release {
         let mut p = Protect::default();
         let groups = register(report, &mut p);
+        let study_vars = study.map(|(es, months)| register_study(es, months, &groups, &mut p));
         p.solve(disclosure);
         let types = report.types.len().max(1);
         let rows = report
@@ -496,12 +613,24 @@ impl Release {
         let balance = comparison
             .zip(total_cases)
             .map(|(c, cases)| balance_table(c, cases, disclosure));
+        let event_study = study.zip(study_vars).map(|((es, _), vars)| Table {
+            file: "event_study",
+            header: es.header(),
+            labels: es.group_columns.len() + 2,
+            rows: es
+                .rows
+                .iter()
+                .zip(&vars)
+                .map(|(r, v)| study_cells(r, v, &p))
+                .collect(),
+        });
         let lone = |c: u64| primary(c, disclosure);
         Release {
             disclosure,
             report: report_table,
             costs,
             balance,
+            event_study,
             prose: Prose {
                 excluded: lone(prose.excluded),
                 repeat_referrals: lone(prose.repeat_referrals),
@@ -517,6 +646,7 @@ impl Release {
         let mut t = vec![&self.report];
         t.extend(self.costs.as_ref());
         t.extend(self.balance.as_ref());
+        t.extend(self.event_study.as_ref());
         t
     }
 
@@ -626,7 +756,7 @@ mod tests {
     }
 
     fn cells(report: &Report, d: Disclosure) -> Vec<String> {
-        let r = Release::new(report, None, None, &ProseCounts::default(), d);
+        let r = Release::new(report, None, None, None, &ProseCounts::default(), d);
         r.report.strings()[0].clone()
     }
 
@@ -715,7 +845,14 @@ mod tests {
             service_cost: Some(1_171_000),
         };
         let released = |d| {
-            let r = Release::new(&report, Some(&costs), None, &ProseCounts::default(), d);
+            let r = Release::new(
+                &report,
+                Some(&costs),
+                None,
+                None,
+                &ProseCounts::default(),
+                d,
+            );
             r.costs.unwrap().strings()[0].clone()
         };
         let c = released(Disclosure::None);

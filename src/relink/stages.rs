@@ -99,6 +99,8 @@ pub struct RelinkOptions {
     pub balance: Option<PathBuf>,
     /// The disclosure log: every cell withheld, and why.
     pub disclosure_log: Option<PathBuf>,
+    /// The event study: events by month around the intervention.
+    pub event_study: Option<PathBuf>,
     /// The cohort's and population's column of the date a person died or
     /// left the list.
     pub end_date_column: Option<ColumnSpec>,
@@ -135,6 +137,7 @@ pub fn check_paths(opts: &RelinkOptions) -> Result<Inputs> {
         opts.costs.as_deref(),
         opts.balance.as_deref(),
         opts.disclosure_log.as_deref(),
+        opts.event_study.as_deref(),
     ]
     .into_iter()
     .flatten()
@@ -332,6 +335,7 @@ pub fn count_events(
         event_type: opts.event_type_column.clone(),
         value: opts.value_column.clone(),
         first_post: !opts.within.is_empty(),
+        by_month: opts.event_study.is_some(),
     };
     let progress = Progress::new("relink", input_size(&inputs.usage), opts.messages.quiet);
     let people = People { cohort, population };
@@ -467,15 +471,21 @@ pub fn build_outcome(
         usage_matched: usage.rows_matched,
         usage_unusable: usage.rows_invalid(),
     };
+    let event_study = opts.event_study.as_ref().map(|_| {
+        let span = (coverage.start, coverage.end);
+        super::event_study::build(&cohort, &usage, &members, comparison.as_ref(), span)
+    });
     let release = Release::new(
         &report,
         costs.as_ref(),
         comparison.as_ref(),
+        event_study.as_ref().map(|e| (e, opts.months)),
         &prose,
         opts.disclosure,
     );
     Ok(Outcome {
         release,
+        event_study,
         report,
         costs,
         comparison,
@@ -509,8 +519,8 @@ fn write_one(
     Ok(())
 }
 
-/// Writes the people file, the HTML, the balance, the costs, the
-/// disclosure log and the report (standard output when no `--output`),
+/// Writes the people file, the HTML, the balance, the costs, the event
+/// study, the disclosure log and the report (standard output when no `--output`),
 /// each from the one [`Release`].
 pub fn write_outputs(opts: &RelinkOptions, outcome: &mut Outcome) -> Result<()> {
     let force = opts.force;
@@ -533,10 +543,12 @@ pub fn write_outputs(opts: &RelinkOptions, outcome: &mut Outcome) -> Result<()> 
             Ok(out)
         })?;
     }
-    for (path, table) in [
+    let tables = [
         (&opts.balance, &release.balance),
         (&opts.costs, &release.costs),
-    ] {
+        (&opts.event_study, &release.event_study),
+    ];
+    for (path, table) in tables {
         if let (Some(p), Some(t)) = (path, table) {
             write_one(p, force, &mut written, |out| t.write_csv(out))?;
         }

@@ -36,7 +36,13 @@ pub struct UsageColumns {
     /// Also keep the day of each person's first post-window event of each
     /// type (for `--within`).
     pub first_post: bool,
+    /// Also count each person's events by month around the intervention
+    /// (for `--event-study`).
+    pub by_month: bool,
 }
+
+/// Months of the event study: offsets −12 to 11 from the intervention.
+pub const EVENT_STUDY_MONTHS: std::ops::Range<i32> = -12..12;
 
 /// No post-window event of that type.
 pub const NO_POST_EVENT: u16 = u16::MAX;
@@ -88,6 +94,9 @@ pub struct Usage {
     /// post-window event of type `t`, or [`NO_POST_EVENT`]; empty vectors
     /// unless first events were asked for.
     pub first_post: Vec<Vec<u16>>,
+    /// `by_month[t][p][m + 12]` = person `p`'s events of type `t` in month
+    /// m of [`EVENT_STUDY_MONTHS`]; empty vectors unless asked for.
+    pub by_month: Vec<Vec<[u16; 24]>>,
     /// The value column's header name, when there is one.
     pub value_column: Option<String>,
     /// The population's events ([`pack_event`]), sorted; empty without a
@@ -292,6 +301,7 @@ struct Counter<'a> {
     cols: &'a Resolved,
     people: People<'a>,
     first_post: bool,
+    by_month: bool,
 }
 
 impl Counter<'_> {
@@ -333,6 +343,7 @@ impl Counter<'_> {
         usage
             .first_post
             .push(vec![NO_POST_EVENT; people_if(self.first_post)]);
+        usage.by_month.push(vec![[0; 24]; people_if(self.by_month)]);
         self.type_index.push((ty.to_vec(), usage.types.len() - 1));
         Ok(usage.types.len() - 1)
     }
@@ -350,6 +361,13 @@ impl Counter<'_> {
         usage.rows_matched += 1;
         let p = person as usize;
         let who = self.people.cohort.person(p);
+        if self.by_month {
+            let m = super::windows::month_offset(who.date, d);
+            if EVENT_STUDY_MONTHS.contains(&m) {
+                let slot = &mut usage.by_month[t][p][(m + 12) as usize];
+                *slot = slot.saturating_add(1);
+            }
+        }
         let w = match who.window(d) {
             Window::Pre => 0,
             Window::Post => 1,
@@ -399,6 +417,7 @@ impl Usage {
             counts: Vec::new(),
             values: Vec::new(),
             first_post: Vec::new(),
+            by_month: Vec::new(),
             value_column,
             events: Vec::new(),
             rows_in_population: 0,
@@ -437,6 +456,7 @@ impl Usage {
         reorder(&mut self.counts, &order);
         reorder(&mut self.values, &order);
         reorder(&mut self.first_post, &order);
+        reorder(&mut self.by_month, &order);
     }
 }
 
@@ -477,6 +497,7 @@ pub fn count_usage(
         cols: &resolved,
         people,
         first_post: cols.first_post,
+        by_month: cols.by_month,
     };
     let consume = |parsed: Result<Parsed>| -> Result<()> {
         let p = parsed?;

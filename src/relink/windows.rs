@@ -50,6 +50,20 @@ pub fn add_months(d: Date, months: i32) -> Date {
         .expect("dates are within 1900-2100 and months are bounded")
 }
 
+/// The month of `event` relative to `d`: the k with `event` in
+/// [d + k months, d + k + 1 months) (section 9's event study).
+pub fn month_offset(d: Date, event: Date) -> i32 {
+    let months = |x: Date| i32::from(x.year()) * 12 + i32::from(x.month());
+    let mut k = months(event) - months(d);
+    while add_months(d, k) > event {
+        k -= 1;
+    }
+    while add_months(d, k + 1) <= event {
+        k += 1;
+    }
+    k
+}
+
 /// The day after `d`.
 pub fn next_day(d: Date) -> Date {
     d.checked_add(Span::new().days(1))
@@ -112,6 +126,35 @@ impl Person {
     /// True when both windows lie inside the data's coverage (inclusive).
     pub fn complete_within(&self, start: Date, end: Date) -> bool {
         self.pre_start >= start && self.post_end <= next_day(end)
+    }
+}
+
+#[cfg(test)]
+mod month_tests {
+    use super::*;
+
+    fn d(s: &str) -> Date {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn month_offsets_follow_the_windows() {
+        let start = d("2024-01-31");
+        assert_eq!(month_offset(start, d("2024-01-31")), 0);
+        assert_eq!(month_offset(start, d("2024-02-28")), 0);
+        assert_eq!(month_offset(start, d("2024-02-29")), 1, "31 Jan + 1 month");
+        assert_eq!(month_offset(start, d("2024-01-30")), -1);
+        assert_eq!(month_offset(start, d("2023-12-31")), -1);
+        assert_eq!(month_offset(start, d("2023-12-30")), -2);
+        let p = Person::new(d("2024-03-15"), 6, 0);
+        for (day, want) in [
+            ("2023-09-15", -6),
+            ("2024-03-14", -1),
+            ("2024-09-14", 5),
+            ("2024-09-15", 6),
+        ] {
+            assert_eq!(month_offset(p.date, d(day)), want, "{day}");
+        }
     }
 }
 

@@ -26,7 +26,8 @@ Written independently of the Rust code: plain Python, no shared logic.
 
 Usage: adversary.py DIR [--unit-costs FILE]
 DIR holds report.csv, disclosure-log.csv and, when written, costs.csv,
-balance.csv, report.html.
+balance.csv, event_study.csv, report.html. --months N gives relink's
+--months (default 6).
 """
 import csv
 import html
@@ -112,7 +113,19 @@ class Solver:
                 fail(f"{self.name[v]}: the published numbers contradict each other")
 
     def check(self):
-        self.propagate()
+        # A secondary * is at least 8, unless the engine had to withhold a
+        # zero: if the first reading contradicts itself, take it as >= 0.
+        saved = (list(self.lo), list(self.hi))
+        try:
+            self.propagate()
+        except Leak as e:
+            if "contradict" not in str(e):
+                raise
+            self.lo, self.hi = saved
+            for v, rule in enumerate(self.rule):
+                if rule == "secondary":
+                    self.lo[v] = 0
+            self.propagate()
         for v in range(len(self.lo)):
             lo, hi, rule = self.lo[v], self.hi[v], self.rule[v]
             if rule == "primary":
@@ -155,7 +168,49 @@ def change(a, b):
     return None if a == 0 else two(100 * (b - a) / a)
 
 
-def attack(d, unit_costs=None):
+def study(d, s, log, groups, keys, types, var, cells, months):
+    """The event study: the same people and events month by month."""
+    path = os.path.join(d, "event_study.csv")
+    if not os.path.exists(path):
+        return
+    header, rows = read(path)
+    col = {h: i for i, h in enumerate(header)}
+    v = {}
+    for r in rows:
+        k, t, m = tuple(r[:groups]), r[groups], int(r[groups + 1])
+        label = " / ".join(list(k) + [t, str(m)])
+        for h in ("cases", "case_events", "controls", "control_events"):
+            if h not in col:
+                continue
+            cell = r[col[h]]
+            rule = log.get(("event_study", label, h))
+            same = {"cases": "patients", "controls": "matched_cases"}.get(h)
+            if same and -months <= m < months:
+                # Within the windows: the report's own count.
+                if cell != "*" and s.rule[var(k, t, same)] == "shown" and s.lo[var(k, t, same)] + 2 != int(cell):
+                    fail(f"event study {label}/{h}: {cell} differs from the report's {same}")
+                if (cell == "*") != (s.rule[var(k, t, same)] != "shown"):
+                    fail(f"event study {label}/{h}: withheld here but not in the report, or the reverse")
+                v[(k, t, m, h)] = var(k, t, same)
+            else:
+                v[(k, t, m, h)] = s.var(cell, rule, f"event study {label}/{h}")
+        g = lambda h: r[col[h]] if h in col else None
+        expect_derived(g("case_rate_per_100"), [g("case_events"), g("cases")], pct, label + "/case_rate_per_100")
+        expect_derived(g("control_rate_per_100"), [g("control_events"), g("controls")], pct, label + "/control_rate_per_100")
+    total = tuple(["Total"] * groups)
+    parts = [k for k in keys if k != total]
+    for t in types:
+        for m in range(-12, 12):
+            for h in ("cases", "case_events", "controls", "control_events"):
+                if (total, t, m, h) in v:
+                    s.add_sum(v[(total, t, m, h)], [v[(k, t, m, h)] for k in parts])
+        if months <= 12:
+            for k in keys:
+                s.add_sum(cells[(k, t, "pre_events")], [v[(k, t, m, "case_events")] for m in range(-months, 0)])
+                s.add_sum(cells[(k, t, "post_events")], [v[(k, t, m, "case_events")] for m in range(0, months)])
+
+
+def attack(d, unit_costs=None, months=6):
     header, rows = read(os.path.join(d, "report.csv"))
     log = {}
     if os.path.exists(os.path.join(d, "disclosure-log.csv")):
@@ -284,6 +339,7 @@ def attack(d, unit_costs=None):
             if b[1] == "*" and (b[2] != "*" or b[3] != "*"):
                 fail(f"balance {b[0]}: an SMD shown although cases are withheld")
 
+    study(d, s, log, groups, keys, types, var, cells, months)
     s.check()
 
     # The HTML: every count it states is a released cell or rounded to 5.
@@ -314,6 +370,7 @@ def attack(d, unit_costs=None):
 def main():
     d = sys.argv[1]
     unit_costs = None
+    months = int(sys.argv[sys.argv.index("--months") + 1]) if "--months" in sys.argv else 6
     if "--unit-costs" in sys.argv:
         path = sys.argv[sys.argv.index("--unit-costs") + 1]
         unit_costs = {}
@@ -323,7 +380,7 @@ def main():
             whole, _, frac = c.strip().partition(".")
             unit_costs[t.strip()] = int(whole) * 1000 + int((frac + "000")[:3])
     try:
-        attack(d, unit_costs)
+        attack(d, unit_costs, months)
     except Leak as e:
         print(f"LEAK in {d}: {e}")
         sys.exit(1)
