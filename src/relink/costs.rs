@@ -19,7 +19,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{shown_value, Error, Result, Source};
+use crate::relink::estimate::{clusters, corrected, estimate, Estimate};
+use crate::relink::matching::Comparison;
 use crate::relink::release::Table;
+use crate::relink::report::matched_set;
 use crate::relink::report::Report;
 use crate::relink::stats::wilcoxon_p;
 use crate::relink::table::aligned;
@@ -157,6 +160,10 @@ pub struct CostRow {
     pub p_value: Option<f64>,
     /// People whose post − pre cost is < 0, = 0 and > 0.
     pub changed: [u64; 3],
+    /// With a comparison group: the matched cases, and the mean over them
+    /// of their cost change net of their controls' (bias-corrected, in
+    /// pounds) with its interval.
+    pub net: Option<(u64, Option<Estimate>)>,
 }
 
 /// The costs report: a row per group, then `Total`.
@@ -170,6 +177,8 @@ pub struct CostReport {
     pub unit: Vec<u64>,
     /// The service's cost per patient, thousandths of a pound.
     pub service_cost: Option<u64>,
+    /// Whether the comparison columns are there.
+    pub has_comparison: bool,
 }
 
 /// The columns after the group columns; the last two only with a service
@@ -184,6 +193,39 @@ pub const COST_COLUMNS: [&str; 8] = [
     "service_cost_per_patient",
     "return_per_pound",
 ];
+
+/// The costs net of the comparison group (section 8), after the others.
+pub const NET_COLUMNS: [&str; 3] = [
+    "did_cost_per_patient",
+    "did_cost_ci_low",
+    "did_cost_ci_high",
+];
+
+/// Over a group's matched cases: each one's cost change net of its
+/// controls', Σ over types of unit cost × the bias-corrected difference
+/// ([`corrected`]), in pounds; their mean and interval.
+fn net_of_comparison(
+    people: &[usize],
+    usage: &Usage,
+    unit: &[u64],
+    c: &Comparison,
+) -> (u64, Option<Estimate>) {
+    let mut diffs = Vec::new();
+    let mut sets = Vec::new();
+    for &p in people {
+        let Some(m) = &c.matched[p] else { continue };
+        let net: f64 = (0..usage.types.len())
+            .map(|t| {
+                let slope = c.slope.get(t).copied().unwrap_or(1.0);
+                let d = corrected(usage.counts[t][p], [m.pre[t], m.post[t]], m.k, slope);
+                d * unit[t] as f64 / 1000.0
+            })
+            .sum();
+        diffs.push(net);
+        sets.push(matched_set(c, p));
+    }
+    (diffs.len() as u64, estimate(&diffs, &clusters(&sets)))
+}
 
 /// Whole pounds, from thousandths, rounded half away from zero.
 pub fn whole_pounds(milli: i128) -> i128 {
@@ -205,6 +247,7 @@ impl CostReport {
         usage: &Usage,
         unit: Vec<u64>,
         service_cost: Option<u64>,
+        comparison: Option<&Comparison>,
     ) -> CostReport {
         let types = usage.types.len().max(1);
         let mut rows: Vec<CostRow> = Vec::new();
@@ -231,6 +274,7 @@ impl CostReport {
                 post: chunk.iter().map(|r| r.post).collect(),
                 p_value: wilcoxon_p(&diffs),
                 changed,
+                net: comparison.map(|c| net_of_comparison(people, usage, &unit, c)),
             });
         }
         CostReport {
@@ -238,17 +282,26 @@ impl CostReport {
             rows,
             unit,
             service_cost,
+            has_comparison: comparison.is_some(),
         }
     }
 
     /// The header row.
     pub fn header(&self) -> Vec<String> {
         let n = if self.service_cost.is_some() { 8 } else { 6 };
-        self.group_columns
+        let mut h: Vec<String> = self
+            .group_columns
             .iter()
             .cloned()
             .chain(COST_COLUMNS[..n].iter().map(|s| s.to_string()))
-            .collect()
+            .collect();
+        if self.has_comparison {
+            h.extend(NET_COLUMNS.map(String::from));
+            if self.service_cost.is_some() {
+                h.push("net_return_per_pound".into());
+            }
+        }
+        h
     }
 
     /// A readable, aligned table of the released costs.
@@ -267,6 +320,12 @@ impl CostReport {
         );
         if self.service_cost.is_some() {
             header.extend(["service £/patient", "return per £"].map(String::from));
+        }
+        if self.has_comparison {
+            header.extend(["net £/patient", "low", "high"].map(String::from));
+            if self.service_cost.is_some() {
+                header.push("net return per £".into());
+            }
         }
         let mut lines = vec![header];
         lines.extend(released.strings());

@@ -126,6 +126,99 @@ fn chart_svg(title: &str, bars: &[(String, Option<u64>, Option<u64>)]) -> String
     }
 }
 
+/// The event study's line chart: events per 100 people by month around the
+/// referral, one line per series (`None` where withheld), with the
+/// referral month marked.
+fn line_chart_svg(title: &str, series: &[(&str, RGBColor, Vec<(i32, Option<f64>)>)]) -> String {
+    let mut svg = String::new();
+    let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
+        let root = SVGBackend::with_string(&mut svg, (640, 360)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let max = series
+            .iter()
+            .flat_map(|s| s.2.iter().filter_map(|p| p.1))
+            .fold(1.0f64, f64::max);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(-12i32..12i32, 0f64..max * 1.15)?;
+        chart
+            .configure_mesh()
+            .x_desc("months from referral")
+            .y_desc("events per 100 people")
+            .label_style(("sans-serif", 12))
+            .draw()?;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(0, 0.0), (0, max * 1.15)],
+            BLACK.mix(0.5).stroke_width(2),
+        )))?;
+        for (name, colour, points) in series {
+            // Draw each run of shown months as one line.
+            for run in points.split(|p| p.1.is_none()) {
+                let line: Vec<(i32, f64)> = run.iter().filter_map(|&(m, v)| v.map(|v| (m, v))).collect();
+                chart.draw_series(LineSeries::new(line, colour.stroke_width(3)))?;
+            }
+            let _ = name;
+        }
+        for (k, (name, colour, _)) in series.iter().enumerate() {
+            let x = 90 + k as i32 * 170;
+            root.draw(&Rectangle::new([(x, 42), (x + 14, 48)], colour.filled()))?;
+            root.draw(&Text::new(name.to_string(), (x + 20, 38), ("sans-serif", 13).into_font()))?;
+        }
+        root.present()?;
+        Ok(())
+    })();
+    match drawn {
+        Ok(()) => svg,
+        Err(_) => String::from("<p>(The chart could not be drawn.)</p>"),
+    }
+}
+
+/// The event study: a line chart per event type from the Total rows.
+fn event_study_section(h: &mut String, table: &Table) {
+    let (Some(t_col), Some(m_col), Some(rate)) = (
+        table.col("event_type"),
+        table.col("month"),
+        table.col("case_rate_per_100"),
+    ) else {
+        return;
+    };
+    let control = table.col("control_rate_per_100");
+    let rows: Vec<Vec<String>> = table
+        .strings()
+        .into_iter()
+        .filter(|r| r[..table.labels - 2].iter().all(|l| l == "Total"))
+        .collect();
+    let mut types: Vec<&str> = Vec::new();
+    for r in &rows {
+        if !types.contains(&r[t_col].as_str()) {
+            types.push(&r[t_col]);
+        }
+    }
+    h.push_str("<h2>Month by month</h2>\n<p>Events per 100 people in each month from a year before the referral to a year after (month 0 starts on the referral date). People are often referred at a peak: a fall after it that the comparison group shows too is regression to the mean, not the service.</p>\n<div class=\"charts\">\n");
+    for t in types {
+        let points = |col: usize| -> Vec<(i32, Option<f64>)> {
+            rows.iter()
+                .filter(|r| r[t_col] == t)
+                .map(|r| (r[m_col].parse().unwrap_or(0), r[col].parse().ok()))
+                .collect()
+        };
+        let mut series = vec![("Referred people", PRE, points(rate))];
+        if let Some(c) = control {
+            series.push(("Matched comparison", POST, points(c)));
+        }
+        let _ = writeln!(
+            h,
+            "<figure>{}<figcaption>{}: events per 100 people by month; the line at 0 is the referral. Gaps are months withheld (small numbers).</figcaption></figure>",
+            line_chart_svg(&format!("{t}: month by month"), &series),
+            escape(t)
+        );
+    }
+    h.push_str("</div>\n");
+}
+
 fn shorten(s: &str) -> String {
     if s.chars().count() > 18 {
         let head: String = s.chars().take(17).collect();
@@ -229,6 +322,9 @@ pub fn render(outcome: &Outcome, months: i32) -> String {
     if let Some(c) = &outcome.comparison {
         comparison_section(&mut h, c, release, &total_rows, outcome, months);
     }
+    if let Some(study) = &release.event_study {
+        event_study_section(&mut h, study);
+    }
     if let (Some(costs), Some(released)) = (&outcome.costs, &release.costs) {
         costs_section(&mut h, released, costs.service_cost, disclosure, months);
     }
@@ -287,6 +383,46 @@ pub fn render(outcome: &Outcome, months: i32) -> String {
         escape(&header[groups..].join(", "))
     );
     h
+}
+
+/// The cost estimate net of the comparison group in words, with its
+/// interval, and the return per pound with its interval (never without).
+fn net_cost_words(net: &str, lo: &str, hi: &str, service: Option<&str>) -> String {
+    if net == "*" {
+        return "<li><strong>Against the comparison group</strong>, the cost estimate rests on too few matched people to show.</li>\n".into();
+    }
+    let pounds = |x: &str| match x.strip_prefix('-') {
+        Some(v) => format!("£{} less", escape(&thousands(v))),
+        None => format!("£{} more", escape(&thousands(x))),
+    };
+    let interval = if lo.is_empty() || lo == "*" {
+        "; too few matched people for an interval".to_string()
+    } else {
+        format!(" (95% interval {} to {})", pounds(lo), pounds(hi))
+    };
+    let mut s = format!(
+        "<li><strong>Against the comparison group</strong>: hospital costs per referred person changed by an estimated {}{interval} compared with matched people who were not referred.",
+        pounds(net)
+    );
+    if let (Some(service), Ok(n), Ok(l), Ok(u)) =
+        (service, net.parse::<f64>(), lo.parse::<f64>(), hi.parse::<f64>())
+    {
+        let per = |x: f64| x / service.replace(',', "").parse::<f64>().unwrap_or(f64::NAN);
+        let _ = write!(
+            s,
+            " On a service cost of £{service} per patient, that is an estimated net return of £{:.2} per pound spent (95% interval £{:.2} to £{:.2}); {}.",
+            -per(n),
+            -per(u),
+            -per(l),
+            if l > 0.0 || u < 0.0 {
+                "the interval excludes no difference"
+            } else {
+                "the interval includes no difference, so the data are consistent with no change in costs"
+            }
+        );
+    }
+    s.push_str("</li>\n");
+    s
 }
 
 /// A released number with thousands separators for reading: `7990140`
@@ -392,7 +528,7 @@ fn comparison_section(
     h.push_str("<h2>Against a matched comparison group</h2>\n");
     let _ = writeln!(
         h,
-        "<p>People are often referred when their need peaks, and their use of hospital care tends to fall afterwards whatever happens. To see past that, each referred person was matched with up to {} people from the ICB's registered population who were not referred by then, shared their {}, and had as nearly as possible the same use of each service in the {months} months before the referral date. Their use is counted over the same dates. The difference between the two changes (the difference-in-differences) is the estimate of the service's effect.</p>",
+        "<p>People are often referred when their need peaks, and their use of hospital care tends to fall afterwards whatever happens. To see past that, each referred person was matched with up to {} people from the ICB's registered population who were not referred by then, shared their {}, and had as nearly as possible the same use of each service in the {months} months before the referral date. Their use is counted over the same dates. The estimate compares the two groups' change from before to after, adjusted for any difference that remains before (a difference-in-differences with a regression adjustment). It assumes that the matched people show what would have happened to the referred people otherwise, as far as the matched characteristics and prior use can tell: people may still differ in ways the data do not record, such as motivation or support at home.</p>",
         c.wanted,
         if outcome.cohort.match_columns.is_empty() {
             "ICB".to_string()
@@ -429,19 +565,23 @@ fn comparison_section(
             get("did_ci_high"),
         );
         if did == "*" || did.is_empty() {
-            let _ = writeln!(words, "<li><strong>{t}.</strong> The difference-in-differences rests on numbers too small to show.</li>");
+            let _ = writeln!(words, "<li><strong>{t}.</strong> The estimate rests on too few matched people to show.</li>");
         } else {
             let reading = match (lo.parse::<f64>(), hi.parse::<f64>()) {
-                (Ok(_), Ok(u)) if u < 0.0 => "fewer events than the comparison group would suggest: a fall beyond what regression to the mean explains",
-                (Ok(l), Ok(_)) if l > 0.0 => "more events than the comparison group would suggest",
-                _ => "an interval that includes 0: no clear difference from the comparison group",
+                (Ok(_), Ok(u)) if u < 0.0 => "consistent with fewer events after referral than the matched people had, beyond the fall they show too",
+                (Ok(l), Ok(_)) if l > 0.0 => "consistent with more events after referral than the matched people had",
+                (Ok(_), Ok(_)) => "the interval includes 0, so the data are consistent with no difference from the matched people",
+                _ => "too few matched people for an interval",
+            };
+            let interval = if lo.is_empty() || lo == "*" {
+                String::new()
+            } else {
+                format!(" (95% interval {} to {})", escape(lo), escape(hi))
             };
             let _ = writeln!(
                 words,
-                "<li><strong>{t}.</strong> Difference-in-differences: {} events per person (95% interval {} to {}): {reading}.</li>",
-                escape(did),
-                escape(lo),
-                escape(hi)
+                "<li><strong>{t}.</strong> An estimated {} events per person{interval} compared with the matched people: {reading}.</li>",
+                escape(did)
             );
         }
     }
@@ -545,35 +685,39 @@ fn costs_section(
                 .unwrap_or("")
         };
         let (pre, post, saving) = (at("pre_cost"), at("post_cost"), at("saving_per_patient"));
+        let service = service_cost
+            .map(|s| thousands(&crate::relink::values::format_milli(i128::from(s), 2)));
         h.push_str("<ul>\n");
+        // The estimate net of the comparison group leads when there is one.
+        let (net, lo, hi) = (
+            at("did_cost_per_patient"),
+            at("did_cost_ci_low"),
+            at("did_cost_ci_high"),
+        );
+        if !net.is_empty() {
+            h.push_str(&net_cost_words(net, lo, hi, service.as_deref()));
+        }
         if pre == "*" || post == "*" {
             h.push_str("<li>The total costs rest on counts too small to show, so they are not shown.</li>\n");
         } else {
             let _ = writeln!(
                 h,
-                "<li><strong>In total</strong>, the events cost £{} before and £{} after: {} per patient.</li>",
+                "<li><strong>Before and after</strong> (the same people, not an effect): the events cost £{} before and £{} after, a difference of {} per patient.</li>",
                 escape(&thousands(pre)),
                 escape(&thousands(post)),
                 match saving.strip_prefix('-') {
                     Some(more) => format!("£{} <em>more</em>", escape(&thousands(more))),
-                    None => format!("£{} saved", escape(&thousands(saving))),
+                    None => format!("£{} less", escape(&thousands(saving))),
                 }
             );
         }
-        let ret = at("return_per_pound");
-        if let Some(service) = service_cost {
-            let service = thousands(&crate::relink::values::format_milli(i128::from(service), 2));
-            if ret == "*" || ret.is_empty() {
-                let _ = writeln!(h, "<li>The service costs £{service} per patient; the return per pound cannot be shown because the costs rest on small numbers.</li>");
-            } else {
-                let _ = writeln!(
-                    h,
-                    "<li><strong>Return.</strong> The service costs £{service} per patient, so each pound spent on it went with £{} of hospital costs not incurred (Rotherham's evaluation reported 0.23: £269 saved on £1,171 spent).</li>",
-                    escape(ret)
-                );
-            }
+        if let Some(service) = &service {
+            let _ = writeln!(
+                h,
+                "<li>The service costs £{service} per patient. A before-and-after difference is no return on it: people are often referred at a peak of need, and their use of hospital care tends to fall afterwards anyway{}.</li>",
+                if net.is_empty() { "; a matched comparison group (--population) estimates what the service itself changed" } else { ", which is why the estimate above is made against the comparison group" }
+            );
         }
-        h.push_str("<li>This compares the same people before and after. It does not show that the service caused the change: people are often referred at a peak of need, and their use of hospital care tends to fall afterwards anyway. A matched comparison group answers that.</li>\n");
         if disclosure == Disclosure::Hes {
             h.push_str("<li>Costs are computed from the counts as shown (rounded to 5), so that no cost reveals an exact small count; a cost that rests on a count from 1 to 7 is shown as *.</li>\n");
         }

@@ -535,6 +535,24 @@ fn cost_cells(
             Err(r) => Cell::Withheld(r),
         });
     }
+    if let Some((n, net)) = row.net {
+        // Estimates as in the report: on the group's matched cases, 8 for
+        // the estimate and 10 for its interval.
+        let shown = g.matched.map(|m| p.shown(m[0]));
+        let estimate = |x: Option<f64>, min: u64| match shown {
+            Some(Shown::Withheld(r)) => Cell::Withheld(r),
+            _ if d == Disclosure::Hes && n < min => Cell::Withheld(Rule::EstimateWithheld),
+            _ => x.map_or(Cell::Empty, |v| Cell::Value(two(v))),
+        };
+        let interval = MIN_CASES_FOR_INTERVAL as u64;
+        cells.push(estimate(net.map(|e| e.mean), MIN_CASES_FOR_ESTIMATE));
+        cells.push(estimate(net.and_then(|e| e.ci).map(|c| c.0), interval));
+        cells.push(estimate(net.and_then(|e| e.ci).map(|c| c.1), interval));
+        if let Some(service) = costs.service_cost {
+            let per_pound = net.map(|e| -e.mean / (service as f64 / 1000.0));
+            cells.push(estimate(per_pound, MIN_CASES_FOR_ESTIMATE));
+        }
+    }
     cells
 }
 
@@ -837,12 +855,14 @@ mod tests {
             post: vec![21, 9],
             p_value: Some(0.0123),
             changed: [30, 12, 10],
+            net: None,
         };
         let costs = CostReport {
             group_columns: vec!["cohort".into()],
             rows: vec![cost_row("g"), cost_row("Total")],
             unit: vec![114_000, 1_758_500],
             service_cost: Some(1_171_000),
+            has_comparison: false,
         };
         let released = |d| {
             let r = Release::new(

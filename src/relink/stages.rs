@@ -459,7 +459,8 @@ pub fn build_outcome(
         Some((file, u)) => {
             let unit = u.for_types(&usage.types, file)?;
             let service = opts.service_cost;
-            Some(CostReport::build(&report, &members, &usage, unit, service))
+            let c = comparison.as_ref();
+            Some(CostReport::build(&report, &members, &usage, unit, service, c))
         }
         None => None,
     };
