@@ -47,8 +47,15 @@ def one(binary, work, size, people, effect, seed, sets):
     truth_text = run([binary, "synth", "--population", str(size), "--people", str(people),
                       "--events", str(size * 4), "--effect", str(effect), "--seed", str(seed),
                       "--test-numbers", "--force", "--out", sim]).stderr
-    truth = {m.group(1): float(m.group(2)) for m in
-             re.finditer(r"true effect on (\w+) per referred person: (-?[\d.]+)", truth_text)}
+    # The truth: the expected effect on these people, PCT% of their
+    # counterfactual post-window events (the realized removals are one
+    # draw of it, printed as the per-person effect).
+    truth, realized = {}, {}
+    for m in re.finditer(r"true effect on (\w+) per referred person: (-?[\d.]+) "
+                         r"\(post-window events (\d+) with the effect, (\d+) without, over (\d+)",
+                         truth_text):
+        realized[m.group(1)] = float(m.group(2))
+        truth[m.group(1)] = -effect / 100 * int(m.group(4)) / int(m.group(5))
     key = os.path.join(work, "k.key")
     with open(key, "w") as f:
         f.write(KEY + "\n")
@@ -62,6 +69,7 @@ def one(binary, work, size, people, effect, seed, sets):
         cmd = [binary, "relink", "--cohort", tokens, "--usage", os.path.join(sim, "usage.csv"),
                "--key", key, "--population", os.path.join(sim, "population.csv"),
                "--data-start", "2022-04-01", "--data-end", "2025-03-31",
+               "--end-date-column", "left_on",
                "--disclosure", "none", "--output", report, "--force", "-q",
                "--seed", str(seed)]
         for col in MATCH_SETS[name]:
@@ -74,9 +82,9 @@ def one(binary, work, size, people, effect, seed, sets):
             if r["cohort"] == "Total":
                 lo = float(r["did_ci_low"]) if r["did_ci_low"] else float("nan")
                 hi = float(r["did_ci_high"]) if r["did_ci_high"] else float("nan")
-                got[r["event_type"]] = (float(r["did_per_patient"]), lo, hi,
-                                        truth[r["event_type"]],
-                                        int(r["patients"]) - int(r["matched_cases"]))
+                t = r["event_type"]
+                got[t] = (float(r["did_per_patient"]), lo, hi, truth[t],
+                          int(r["patients"]) - int(r["matched_cases"]), realized[t])
         results[name] = got
     return results
 
@@ -91,8 +99,8 @@ def main():
     ap.add_argument("--sets", default=",".join(MATCH_SETS))
     args = ap.parse_args()
     sets = args.sets.split(",")
-    print("| population | referred | effect | --match-on | type | runs | mean bias | SE of bias | SD | mean half-width | coverage | unmatched |")
-    print("|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| population | referred | effect | --match-on | type | runs | mean bias | SE of bias | SD | mean half-width | coverage | coverage (realized) | unmatched |")
+    print("|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as work:
         for size in [int(s) for s in args.sizes.split(",")]:
             people = size // 50
@@ -104,14 +112,15 @@ def main():
                         for t, v in got.items():
                             acc.setdefault((name, t), []).append(v)
                 for (name, t), vals in sorted(acc.items()):
-                    bias = [e - tr for e, _, _, tr, _ in vals]
+                    bias = [v[0] - v[3] for v in vals]
                     n = len(bias)
                     mb = sum(bias) / n
                     sd = math.sqrt(sum((b - mb) ** 2 for b in bias) / (n - 1)) if n > 1 else float("nan")
-                    cov = sum(1 for e, lo, hi, tr, _ in vals if lo <= tr <= hi) / n
+                    cov = sum(1 for v in vals if v[1] <= v[3] <= v[2]) / n
+                    cov_realized = sum(1 for v in vals if v[1] <= v[5] <= v[2]) / n
                     unmatched = sum(v[4] for v in vals) / n
-                    half = sum((hi - lo) / 2 for _, lo, hi, _, _ in vals) / n
-                    print(f"| {size:,} | {people:,} | {effect:g}% | {name} | {t} | {n} | {mb:+.4f} | {sd / math.sqrt(n):.4f} | {sd:.4f} | {half:.4f} | {cov:.2f} | {unmatched:.1f} |", flush=True)
+                    half = sum((v[2] - v[1]) / 2 for v in vals) / n
+                    print(f"| {size:,} | {people:,} | {effect:g}% | {name} | {t} | {n} | {mb:+.4f} | {sd / math.sqrt(n):.4f} | {sd:.4f} | {half:.4f} | {cov:.2f} | {cov_realized:.2f} | {unmatched:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -131,8 +131,9 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                 ));
                 for (t, counterfactual, actual) in &truth.post_events {
                     cmd::eprint_line(&format!(
-                        "true effect on {t} per referred person: {:.4} (post-window events {actual} with the effect, {counterfactual} without)",
-                        truth.per_person(t).unwrap_or(0.0)
+                        "true effect on {t} per referred person: {:.4} (post-window events {actual} with the effect, {counterfactual} without, over {} referred people still registered when their post window ended)",
+                        truth.per_person(t).unwrap_or(0.0),
+                        truth.referred
                     ));
                 }
                 return Ok(ExitCode::SUCCESS);

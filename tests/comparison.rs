@@ -84,6 +84,7 @@ fn compare(s: &Scratch, extra: &[&str]) -> std::process::Output {
         .arg(s.key())
         .args(["--match-on", "age_band", "--match-on", "sex"])
         .args(["--data-start", "2022-04-01", "--data-end", "2025-03-31"])
+        .args(["--end-date-column", "left_on"])
         .args(extra)
         .output()
         .unwrap()
@@ -203,8 +204,17 @@ fn matching_is_deterministic_and_reported() {
     assert!(out.status.success(), "{}", stderr(&out));
     let page = s.text("report.html");
     assert!(page.contains("<h2>Against a matched comparison group</h2>"));
-    assert!(page.contains("Difference-in-differences:"));
-    assert!(page.contains("Balance, AE_pre."));
+    assert!(
+        page.contains("compared with the matched people"),
+        "the estimate in words"
+    );
+    assert!(
+        page.contains("It assumes that the matched people show"),
+        "what it assumes"
+    );
+    assert!(page.contains("Balance, AE in the 6 months before referral."));
+    assert!(page.contains("Balance, AE in the 6 months before those."));
+    assert!(page.contains("<h2>Month by month</h2>") || !page.contains("event_study"));
     let population = s.text("sim/population.csv");
     let numbers: Vec<&str> = population
         .lines()
@@ -375,11 +385,19 @@ fn cases_without_controls_are_counted_not_dropped() {
         .unwrap();
     assert!(unmatched > 0, "{err}");
     assert!(s.text("r.html").contains("without a possible control"));
-    // The main report keeps everyone.
+    // The main report keeps everyone but those who left the list before
+    // their post window ended (counted apart).
     let row = total_row(&stdout(&out), "AE");
     let patients = num(&row, "patients");
-    let referred_rows = referred.len() as f64;
-    assert_eq!(patients, referred_rows);
+    let left: f64 = err
+        .split("left_before_window_end: ")
+        .nth(1)
+        .and_then(|x| x.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(left > 0.0, "synth writes end dates: {err}");
+    assert_eq!(patients + left, referred.len() as f64);
 }
 
 /// Who may be a control, by hand (the risk set, SPEC section 8): A is

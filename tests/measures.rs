@@ -407,15 +407,15 @@ fn the_html_report_has_costs_and_the_change_in_words() {
     let page = s.text("report.html");
     assert!(page.contains("<h2>Costs before and after</h2>"));
     assert!(
-        page.contains(
-            "the events cost £17,993 before and £13,906 after: £314.38 saved per patient"
-        ),
+        page.contains("the events cost £17,993 before and £13,906 after: £314.38 less per patient"),
         "{page}"
     );
+    // A before-and-after difference is never called a return.
     assert!(
-        page.contains("each pound spent on it went with £0.27"),
+        page.contains("A before-and-after difference is no return on it"),
         "{page}"
     );
+    assert!(!page.contains("went with £0.27"), "{page}");
     // Total AE: 6 fell, 4 the same, 3 rose; 23.08% within 14 days.
     assert!(
         page.contains("Of 13 people, 6 people had fewer AE events after the intervention than before, 4 people the same number, and 3 people more."),

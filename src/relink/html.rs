@@ -129,7 +129,10 @@ fn chart_svg(title: &str, bars: &[(String, Option<u64>, Option<u64>)]) -> String
 /// The event study's line chart: events per 100 people by month around the
 /// referral, one line per series (`None` where withheld), with the
 /// referral month marked.
-fn line_chart_svg(title: &str, series: &[(&str, RGBColor, Vec<(i32, Option<f64>)>)]) -> String {
+/// A line of the event-study chart: name, colour, and (month, rate) points.
+type Line<'a> = (&'a str, RGBColor, Vec<(i32, Option<f64>)>);
+
+fn line_chart_svg(title: &str, series: &[Line<'_>]) -> String {
     let mut svg = String::new();
     let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
         let root = SVGBackend::with_string(&mut svg, (640, 360)).into_drawing_area();
@@ -157,7 +160,8 @@ fn line_chart_svg(title: &str, series: &[(&str, RGBColor, Vec<(i32, Option<f64>)
         for (name, colour, points) in series {
             // Draw each run of shown months as one line.
             for run in points.split(|p| p.1.is_none()) {
-                let line: Vec<(i32, f64)> = run.iter().filter_map(|&(m, v)| v.map(|v| (m, v))).collect();
+                let line: Vec<(i32, f64)> =
+                    run.iter().filter_map(|&(m, v)| v.map(|v| (m, v))).collect();
                 chart.draw_series(LineSeries::new(line, colour.stroke_width(3)))?;
             }
             let _ = name;
@@ -165,7 +169,11 @@ fn line_chart_svg(title: &str, series: &[(&str, RGBColor, Vec<(i32, Option<f64>)
         for (k, (name, colour, _)) in series.iter().enumerate() {
             let x = 90 + k as i32 * 170;
             root.draw(&Rectangle::new([(x, 42), (x + 14, 48)], colour.filled()))?;
-            root.draw(&Text::new(name.to_string(), (x + 20, 38), ("sans-serif", 13).into_font()))?;
+            root.draw(&Text::new(
+                name.to_string(),
+                (x + 20, 38),
+                ("sans-serif", 13).into_font(),
+            ))?;
         }
         root.present()?;
         Ok(())
@@ -385,6 +393,15 @@ pub fn render(outcome: &Outcome, months: i32) -> String {
     h
 }
 
+/// Pounds and pence with the sign before the £: `−£0.27`.
+fn money(x: f64) -> String {
+    if x < 0.0 {
+        format!("−£{:.2}", -x)
+    } else {
+        format!("£{x:.2}")
+    }
+}
+
 /// The cost estimate net of the comparison group in words, with its
 /// interval, and the return per pound with its interval (never without).
 fn net_cost_words(net: &str, lo: &str, hi: &str, service: Option<&str>) -> String {
@@ -404,16 +421,19 @@ fn net_cost_words(net: &str, lo: &str, hi: &str, service: Option<&str>) -> Strin
         "<li><strong>Against the comparison group</strong>: hospital costs per referred person changed by an estimated {}{interval} compared with matched people who were not referred.",
         pounds(net)
     );
-    if let (Some(service), Ok(n), Ok(l), Ok(u)) =
-        (service, net.parse::<f64>(), lo.parse::<f64>(), hi.parse::<f64>())
-    {
+    if let (Some(service), Ok(n), Ok(l), Ok(u)) = (
+        service,
+        net.parse::<f64>(),
+        lo.parse::<f64>(),
+        hi.parse::<f64>(),
+    ) {
         let per = |x: f64| x / service.replace(',', "").parse::<f64>().unwrap_or(f64::NAN);
         let _ = write!(
             s,
-            " On a service cost of £{service} per patient, that is an estimated net return of £{:.2} per pound spent (95% interval £{:.2} to £{:.2}); {}.",
-            -per(n),
-            -per(u),
-            -per(l),
+            " On a service cost of £{service} per patient, that is an estimated net return of {} per pound spent (95% interval {} to {}); {}.",
+            money(-per(n)),
+            money(-per(u)),
+            money(-per(l)),
             if l > 0.0 || u < 0.0 {
                 "the interval excludes no difference"
             } else {
@@ -602,10 +622,15 @@ fn comparison_section(
                 "*" => "not shown (too few matched people)".to_string(),
                 v => escape(v),
             };
+            let (t, when) = match row[0].rsplit_once('_') {
+                Some((t, "prior")) => (t, format!("the {months} months before those")),
+                Some((t, _)) => (t, format!("the {months} months before referral")),
+                None => (row[0].as_str(), String::new()),
+            };
             let _ = writeln!(
                 h,
-                "<li><strong>Balance, {}.</strong> Before matching, the referred people's use in the {months} months before differed from the population's by a standardised mean difference of {}; after matching, from their controls' by {} (under 0.1 is usually taken as well balanced).</li>",
-                escape(&row[0]),
+                "<li><strong>Balance, {} in {when}.</strong> Before matching, the referred people's use differed from that of the people they could have been matched with by a standardised mean difference of {}; after matching, from their controls' by {} (under 0.1 is usually taken as well balanced).</li>",
+                escape(t),
                 f(&row[2]),
                 f(&row[3])
             );
@@ -685,8 +710,8 @@ fn costs_section(
                 .unwrap_or("")
         };
         let (pre, post, saving) = (at("pre_cost"), at("post_cost"), at("saving_per_patient"));
-        let service = service_cost
-            .map(|s| thousands(&crate::relink::values::format_milli(i128::from(s), 2)));
+        let service =
+            service_cost.map(|s| thousands(&crate::relink::values::format_milli(i128::from(s), 2)));
         h.push_str("<ul>\n");
         // The estimate net of the comparison group leads when there is one.
         let (net, lo, hi) = (
@@ -702,7 +727,7 @@ fn costs_section(
         } else {
             let _ = writeln!(
                 h,
-                "<li><strong>Before and after</strong> (the same people, not an effect): the events cost £{} before and £{} after, a difference of {} per patient.</li>",
+                "<li><strong>Before and after</strong> (the same people; a difference, not an effect): the events cost £{} before and £{} after: {} per patient.</li>",
                 escape(&thousands(pre)),
                 escape(&thousands(post)),
                 match saving.strip_prefix('-') {

@@ -460,7 +460,9 @@ pub fn build_outcome(
             let unit = u.for_types(&usage.types, file)?;
             let service = opts.service_cost;
             let c = comparison.as_ref();
-            Some(CostReport::build(&report, &members, &usage, unit, service, c))
+            Some(CostReport::build(
+                &report, &members, &usage, unit, service, c,
+            ))
         }
         None => None,
     };

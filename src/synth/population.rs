@@ -12,6 +12,14 @@
 //! pre-window that matching compares. So a naive before-and-after fall
 //! appears even with no effect at all (regression to the mean).
 //!
+//! Some people die or leave the registered list during the extract, more
+//! in older bands (deaths of about 0.1% a year at 18–39 to 7% at 75+, and
+//! 3% a year moving away at any age): their events stop at the end of
+//! that month, which is written as `left_on` in the population and
+//! referral files, for `relink --end-date-column left_on`. Nobody is
+//! referred after they left. The end months come from a random stream of
+//! their own.
+//!
 //! `--effect PCT` removes each post-window event of a referred person with
 //! probability PCT/100. The events before removal are the person's
 //! counterfactual, so the true effect per referred person is known exactly:
@@ -75,6 +83,11 @@ const AGE_BANDS: [(&str, u32, f64); 5] = [
     ("65-74", 13, 1.4),
     ("75+", 12, 2.0),
 ];
+/// Yearly chance of dying, by age band, and of moving off the list.
+const DEATHS: [f64; 5] = [0.001, 0.003, 0.008, 0.02, 0.07];
+const MOVING: f64 = 0.03;
+/// The random stream of end months.
+const END_STREAM: u64 = 0x656e_645f_6d6f_6e74;
 const TYPES: [(&str, f64); 2] = [("AE", 0.7), ("NEL", 0.3)];
 const MONTHS: usize = 36;
 /// Referral months: October 2022 (month 6) to September 2024 (month 29).
@@ -106,6 +119,8 @@ struct Person {
     decile: u64,
     practice: u64,
     counts: [[u32; 2]; MONTHS],
+    /// The month they died or left, if they did.
+    end: Option<usize>,
 }
 
 fn draw(seed: u64, i: u64, rate: [f64; 2]) -> Person {
@@ -126,12 +141,22 @@ fn draw(seed: u64, i: u64, rate: [f64; 2]) -> Person {
             *c = rng.poisson(frailty * rate[t] * crisis);
         }
     }
+    // Death or leaving, from a stream of its own: no event after it.
+    let mut end_rng = Rng::new(seed ^ END_STREAM ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let monthly = 1.0 - (1.0 - DEATHS[age] - MOVING).powf(1.0 / 12.0);
+    let end = (0..MONTHS).find(|_| end_rng.unit() < monthly);
+    if let Some(e) = end {
+        for month in counts.iter_mut().skip(e + 1) {
+            *month = [0, 0];
+        }
+    }
     Person {
         age,
         sex,
         decile,
         practice,
         counts,
+        end,
     }
 }
 
@@ -166,7 +191,7 @@ pub fn generate(
     while kept < spec.population {
         if number(i, spec.seed, spec.test_numbers).is_some() {
             let p = draw(spec.seed, i, rate);
-            for m in FIRST_REFERRAL..=LAST_REFERRAL {
+            for m in FIRST_REFERRAL..=LAST_REFERRAL.min(p.end.unwrap_or(MONTHS)) {
                 score += BASELINE + f64::from(recent(&p, m));
             }
             kept += 1;
@@ -179,9 +204,10 @@ pub fn generate(
         0.0
     };
 
-    population.put(b"nhs_number,age_band,sex,deprivation_decile,practice\n")?;
-    referrals
-        .put(b"nhs_number,intervention_date,cohort,age_band,sex,deprivation_decile,practice\n")?;
+    population.put(b"nhs_number,age_band,sex,deprivation_decile,practice,left_on\n")?;
+    referrals.put(
+        b"nhs_number,intervention_date,cohort,age_band,sex,deprivation_decile,practice,left_on\n",
+    )?;
     usage.put(b"nhs_number,event_date,event_type,los_days\n")?;
     let months: Vec<Date> = (0..=MONTHS as i32)
         .map(|m| add_months(data_start(), m))
@@ -206,8 +232,14 @@ pub fn generate(
         i += 1;
         kept += 1;
         let digits = n.digits();
+        // The last day of the month they left, or empty.
+        let left_on = p
+            .end
+            .map(|e| crate::relink::windows::add_months(data_start(), e as i32 + 1))
+            .map(|d| add_days(d, -1).to_string())
+            .unwrap_or_default();
         let attributes = format!(
-            "{},{},{},P{:02}",
+            "{},{},{},P{:02},{left_on}",
             AGE_BANDS[p.age].0, p.sex, p.decile, p.practice
         );
         line.clear();
@@ -217,14 +249,19 @@ pub fn generate(
         truth.rows.0 += 1;
 
         let mut referred_at = None;
-        for m in FIRST_REFERRAL..=LAST_REFERRAL {
+        for m in FIRST_REFERRAL..=LAST_REFERRAL.min(p.end.unwrap_or(MONTHS)) {
             if refer_rng.unit() < k * (BASELINE + f64::from(recent(&p, m))) {
                 referred_at = Some(m);
                 break;
             }
         }
-        if let Some(m) = referred_at {
+        // The truth covers those still registered when their post window
+        // ends, as the analysis does.
+        let counted = referred_at.filter(|&m| p.end.is_none_or(|e| e >= m + 6));
+        if counted.is_some() {
             truth.referred += 1;
+        }
+        if let Some(m) = referred_at {
             line.clear();
             line.extend_from_slice(digits);
             line.push(b',');
@@ -235,12 +272,13 @@ pub fn generate(
         }
         for (m, month) in p.counts.iter().enumerate() {
             let post = referred_at.is_some_and(|r| (r..r + 6).contains(&m));
+            let counted_post = post && counted.is_some();
             let days = days_between(months[m], months[m + 1]) as u64;
             for (t, &count) in month.iter().enumerate() {
                 let (name, _) = TYPES[t];
                 for _ in 0..count {
                     let kept_event = !post || effect_rng.unit() * 100.0 >= spec.effect_pct;
-                    if post {
+                    if counted_post {
                         truth.post_events[t].1 += 1;
                         truth.post_events[t].2 += u64::from(kept_event);
                     }
