@@ -38,7 +38,7 @@ Examples:
   pseudolink validate referrals.csv --rejects rejects.csv
   pseudolink tokenise --key team.key referrals.csv --output tokens.csv --rejects rejects.csv
 
-Exit codes: 0 ok; 1 validate found invalid numbers; 2 error.
+Exit codes: 0 ok; 1 validate found invalid numbers; 2 error; 130 interrupted (Ctrl-C or SIGTERM: nothing written).
 Run `pseudolink <command> --help` for the details of each command.";
 
 /// pseudolink: pseudonymise NHS numbers with a keyed hash, and re-link the tokens.
