@@ -539,3 +539,160 @@ fn terminal_manners_progress_and_colour() {
         "{plain:?}"
     );
 }
+
+/// Issue 21, finding 3: a file with no header row puts its first row where
+/// the column names go; no message may quote it (validate, tokenise, and
+/// relink's cohort and usage).
+#[test]
+fn a_missing_header_row_is_never_quoted() {
+    let s = Scratch::new();
+    let n = TOKEN_FREE_NUMBER;
+    s.write("nohdr.csv", format!("{n},2024-01-01,x\n"));
+    s.write("spaced.csv", "943 476 5919,2024-01-01,x\n");
+    for file in ["nohdr.csv", "spaced.csv"] {
+        let f = s.path(file);
+        for args in [
+            vec!["validate".to_string(), f.to_string_lossy().into_owned()],
+            vec![
+                "tokenise".into(),
+                "--key".into(),
+                s.key().to_string_lossy().into_owned(),
+                f.to_string_lossy().into_owned(),
+                "--output".into(),
+                s.path("t.csv").to_string_lossy().into_owned(),
+            ],
+            vec![
+                "relink".into(),
+                "--cohort".into(),
+                f.to_string_lossy().into_owned(),
+                "--usage".into(),
+                f.to_string_lossy().into_owned() + ".u",
+                "--no-manifest".into(),
+            ],
+        ] {
+            if args[0] == "relink" {
+                std::fs::copy(&f, s.path(&format!("{file}.u"))).unwrap();
+            }
+            let out = run(&args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+            let err = stderr(&out);
+            assert!(
+                !err.contains("9434765919") && !err.contains("476 5919"),
+                "{err}"
+            );
+        }
+    }
+    // relink's usage file too, behind a good cohort.
+    s.write(
+        "cohort.csv",
+        format!(
+            "token,intervention_date,cohort\n{},2024-01-01,A\n",
+            "ab".repeat(32)
+        ),
+    );
+    let out = run(&[
+        "relink",
+        "--cohort",
+        s.path("cohort.csv").to_str().unwrap(),
+        "--usage",
+        s.path("nohdr.csv").to_str().unwrap(),
+        "--key",
+        s.key().to_str().unwrap(),
+        "--no-manifest",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!stderr(&out).contains("9434765919"), "{}", stderr(&out));
+}
+
+const TOKEN_FREE_NUMBER: &str = "9434765919";
+
+/// Issue 21, finding 11: an NHS number in a file name, in any layout, is
+/// redacted in messages and in the manifest's source_name; a manifest's
+/// own `format` value is never echoed.
+#[test]
+fn file_names_and_manifests_never_carry_a_number() {
+    let s = Scratch::new();
+    for name in [
+        "943 476 5919 referrals.csv",
+        "943-476-5919.csv",
+        "9434765919.csv",
+    ] {
+        s.write(name, format!("nhs_number\n{TOKEN_FREE_NUMBER}\n"));
+        let out = s.tokenise_to(name, &format!("{name}.tok"), &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let manifest = s.text(&format!("{name}.tok.manifest.json"));
+        assert!(manifest.contains("[NHS number]"), "{manifest}");
+        assert!(
+            !manifest.contains("476") || !manifest.contains("5919"),
+            "{manifest}"
+        );
+        let err = stderr(&out);
+        assert!(!err.contains("5919"), "{err}");
+    }
+    // A manifest whose format is a number: refused without quoting it.
+    s.write(
+        "c.csv",
+        format!(
+            "token,intervention_date,cohort\n{},2024-01-01,A\n",
+            "ab".repeat(32)
+        ),
+    );
+    s.write(
+        "c.csv.manifest.json",
+        format!("{{\"format\":\"{TOKEN_FREE_NUMBER}\",\"version\":1}}"),
+    );
+    s.write("u.csv", "nhs_number,event_date,event_type\n");
+    let out = run(&[
+        "relink",
+        "--cohort",
+        s.path("c.csv").to_str().unwrap(),
+        "--usage",
+        s.path("u.csv").to_str().unwrap(),
+        "--key",
+        s.key().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        !stderr(&out).contains(TOKEN_FREE_NUMBER),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Issue 21, finding 6: `--force` replaces regular files only; a FIFO or a
+/// device is refused, and left as it was.
+#[cfg(unix)]
+#[test]
+fn force_never_replaces_a_fifo_or_a_device() {
+    use std::os::unix::fs::FileTypeExt;
+    let s = Scratch::new();
+    s.write("in.csv", format!("nhs_number\n{TOKEN_FREE_NUMBER}\n"));
+    let fifo = s.path("pipe");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    for target in [fifo.clone(), std::path::PathBuf::from("/dev/null")] {
+        let out = run(&[
+            "tokenise",
+            "--key",
+            s.key().to_str().unwrap(),
+            s.path("in.csv").to_str().unwrap(),
+            "--output",
+            target.to_str().unwrap(),
+            "--force",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("not a regular file"),
+            "{}",
+            stderr(&out)
+        );
+        let kind = std::fs::metadata(&target).unwrap().file_type();
+        assert!(
+            kind.is_fifo() || kind.is_char_device(),
+            "{target:?} was replaced"
+        );
+    }
+}

@@ -50,7 +50,7 @@ fn invalid(reason: pseudolink::provider::nhs::Reason) -> PyErr {
 }
 
 fn core_error(e: pseudolink::Error) -> PyErr {
-    PseudolinkError::new_err(e.to_string())
+    PseudolinkError::new_err(pseudolink::provider::nhs::redact_numbers(&e.to_string()).into_owned())
 }
 
 /// The canonical ten digits of a cell, or raises `InvalidNhsNumber`.

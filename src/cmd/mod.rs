@@ -19,6 +19,8 @@ use crate::provider::key::Key;
 /// `NO_COLOR` is set (`anstream` strips it otherwise).
 pub fn eprint_line(line: &str) {
     use anstyle::{AnsiColor, Style};
+    // The one redaction rule, at the one place messages leave.
+    let line = &*crate::provider::nhs::redact_numbers(line);
     let (prefix, rest, style) = if let Some(rest) = line.strip_prefix("error:") {
         (
             "error:",

@@ -139,9 +139,9 @@ impl Manifest {
             ))
         })?;
         if m.format != FORMAT {
+            // The value itself is never echoed: it is the file's content.
             return Err(bad(format!(
-                "has format {:?}, expected {FORMAT:?}",
-                m.format
+                "is not a pseudolink tokens manifest (its \"format\" is not {FORMAT:?})"
             )));
         }
         if m.version != VERSION {

@@ -179,35 +179,77 @@ impl ReasonCounts {
     }
 }
 
-/// Replaces every run of exactly ten digits that is a valid NHS number with
-/// `[NHS number]`, so that a file name like `patient-9434765919.csv` can be
-/// shown in a message without showing the number.
+/// Text with anything that could be an NHS number replaced by `[NHS
+/// number]`: ten digits that pass Modulus 11, written together or in groups
+/// joined by any separator section 1 accepts (spaces, no-break spaces,
+/// hyphens, dashes): `9434765919`, `943 476 5919`, `943-476-5919`. This is
+/// the one redaction rule applied wherever text leaves the program:
+/// messages, file names, header cells, the manifest and other libraries'
+/// error text.
 pub fn redact_numbers(text: &str) -> std::borrow::Cow<'_, str> {
-    let b = text.as_bytes();
-    let mut out = String::new();
-    let mut last = 0;
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_digit() {
-            let start = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
+    let is_sep = |c: char| {
+        matches!(c, ' ' | '\u{00A0}' | '\u{202F}' | '-' | '\u{2212}')
+            || ('\u{2010}'..='\u{2015}').contains(&c)
+    };
+    // Groups of digits: (first byte, end byte, digits), and whether each
+    // is joined to the next by one separator.
+    let mut groups: Vec<(usize, usize, String, bool)> = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if !c.is_ascii_digit() {
+            continue;
+        }
+        let mut digits = String::from(c);
+        let mut end = at + 1;
+        while let Some(&(k, d)) = chars.peek() {
+            if !d.is_ascii_digit() {
+                break;
             }
-            if i - start == 10 && validate_digits(&b[start..i]).is_ok() {
-                out.push_str(&text[last..start]);
-                out.push_str("[NHS number]");
-                last = i;
+            digits.push(d);
+            end = k + 1;
+            chars.next();
+        }
+        // Joined when one separator and then a digit follow.
+        let mut ahead = text[end..].chars();
+        let joined = matches!((ahead.next(), ahead.next()), (Some(s), Some(d)) if is_sep(s) && d.is_ascii_digit());
+        groups.push((at, end, digits, joined));
+    }
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut g = 0;
+    while g < groups.len() {
+        let mut digits = String::new();
+        let mut k = g;
+        let mut found = None;
+        while k < groups.len() && digits.len() < 10 {
+            digits.push_str(&groups[k].2);
+            if digits.len() == 10 && validate_digits(digits.as_bytes()).is_ok() {
+                found = Some(k);
             }
-        } else {
-            i += 1;
+            if !groups[k].3 {
+                break;
+            }
+            k += 1;
+        }
+        match found {
+            Some(last) => {
+                spans.push((groups[g].0, groups[last].1));
+                g = last + 1;
+            }
+            None => g += 1,
         }
     }
-    if last == 0 {
-        std::borrow::Cow::Borrowed(text)
-    } else {
-        out.push_str(&text[last..]);
-        std::borrow::Cow::Owned(out)
+    if spans.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
     }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (a, b) in spans {
+        out.push_str(&text[last..a]);
+        out.push_str("[NHS number]");
+        last = b;
+    }
+    out.push_str(&text[last..]);
+    std::borrow::Cow::Owned(out)
 }
 
 /// Modulus 11 check digit for the first nine digits (ASCII), or `None` when
@@ -628,6 +670,25 @@ pub(crate) mod tests {
             "1234567890 [NHS number]"
         );
         assert_eq!(redact_numbers("plain.csv"), "plain.csv");
+        // Every layout section 1 accepts, in file names and messages.
+        for (text, want) in [
+            ("943 476 5919 referrals.csv", "[NHS number] referrals.csv"),
+            ("943-476-5919.csv", "[NHS number].csv"),
+            ("943\u{00A0}476\u{2013}5919", "[NHS number]"),
+            ("rows 12 and 943 476 5919", "rows 12 and [NHS number]"),
+            ("9434765919-9876543210", "[NHS number]-[NHS number]"),
+        ] {
+            assert_eq!(redact_numbers(text), want, "{text}");
+        }
+        // Dates, times and long references stay.
+        for text in [
+            "2024-01-15",
+            "row 1234567",
+            "20240115-123000",
+            "e8a9 9eb4 3869 d8af",
+        ] {
+            assert_eq!(redact_numbers(text), text);
+        }
     }
 
     #[test]

@@ -56,13 +56,24 @@ impl Header {
     }
 }
 
+/// A header cell as named in a message: quoted, unless it has more than
+/// eight digits (a file with no header row puts its first row here, NHS
+/// numbers and all).
+pub fn shown_name(name: &str) -> String {
+    if name.bytes().filter(u8::is_ascii_digit).count() > 8 {
+        "(a cell withheld: it may hold an identifier)".to_string()
+    } else {
+        format!("{name:?}")
+    }
+}
+
 /// Formats names as `"a", "b"` for messages, capped at 30 names.
 pub fn list_names<'a>(names: impl Iterator<Item = &'a str>) -> String {
     let all: Vec<&str> = names.collect();
     let mut s = all
         .iter()
         .take(30)
-        .map(|n| format!("{n:?}"))
+        .map(|n| shown_name(n))
         .collect::<Vec<_>>()
         .join(", ");
     if all.len() > 30 {
