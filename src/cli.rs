@@ -222,6 +222,9 @@ pub struct RelinkArgs {
     /// Accept a cohort file with no manifest beside it (its key id then cannot be checked).
     #[arg(long)]
     pub no_manifest: bool,
+    /// Accept a usage file in which nobody in the cohort appears (otherwise an error: the files were most likely made with different keys).
+    #[arg(long)]
+    pub allow_no_matches: bool,
     /// Also count people with an event within DAYS of the intervention, e.g. readmission within 14 and 90 days (repeat for several).
     #[arg(long, value_name = "DAYS")]
     pub within: Vec<u32>,
@@ -429,6 +432,7 @@ impl RelinkArgs {
             end_date_column: self.end_date_column,
             balance: self.balance,
             disclosure_log: self.disclosure_log,
+            allow_no_matches: self.allow_no_matches,
             event_study: self.event_study,
             force: self.force,
             threads: self.run.threads()?,

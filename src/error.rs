@@ -273,6 +273,12 @@ pub enum Error {
         column: String,
         flag: &'static str,
     },
+    /// Nobody in the cohort appears in the usage file.
+    #[error("nobody in the cohort appears in the usage file ({rows} rows read), so the report would be all zeros\n  hint: the files were most likely made with different keys: compare the key ids (pseudolink key-id --key FILE, and the manifests' key_id), and keep each tokenised file's .manifest.json beside it; if an empty result is really expected, pass --allow-no-matches")]
+    NoMatches { rows: u64 },
+    /// A key file other users can read (Unix).
+    #[error("key file {file} can be read by other users (mode {mode}), so it is refused: anyone who can read it can reverse every token\n  hint: chmod 600 {file} (and check who may have copied it)")]
+    KeyReadable { file: Source, mode: String },
     /// An output that exists and is not a regular file.
     #[error("{file} is not a regular file (a device, pipe, socket or folder), so it is never replaced, even with --force\n  hint: give a file name; to pipe the output, write to standard output (-) instead")]
     NotRegularFile { file: Source },

@@ -21,6 +21,13 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         eprintln!("error: internal error{at}; please report it (no data was shown)");
     }));
+    // Before anything is read: a core dump would hold the key's midstates
+    // and the numbers being processed.
+    if pseudolink::io::hardening::no_core_dumps().is_err() {
+        cmd::eprint_line(
+            "warning: core dumps could not be disabled; a crash could write key material to disk",
+        );
+    }
     let cli = Cli::parse();
     pseudolink::io::interrupt::install();
     match std::panic::catch_unwind(|| run(cli)) {

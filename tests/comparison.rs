@@ -465,6 +465,8 @@ fn who_may_be_a_control() {
                 "left_on",
                 "--disclosure",
                 "none",
+                // Only C has events: the cohort never appears in the usage.
+                "--allow-no-matches",
             ])
             .args(["--data-start", "2022-01-01", "--data-end", "2024-12-31"])
             .output()

@@ -696,3 +696,94 @@ fn force_never_replaces_a_fifo_or_a_device() {
         );
     }
 }
+
+/// Issue 21, finding 2: a running pseudolink has a core size limit of 0,
+/// soft and hard (read from /proc, as another process sees it).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_running_process_cannot_dump_core() {
+    let s = Scratch::new();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pseudolink"))
+        .args(["tokenise", "--key", s.key().to_str().unwrap(), "-", "-q"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // It waits on its input; its limits are set before that.
+    let limits_path = format!("/proc/{}/limits", child.id());
+    let mut core = String::new();
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let limits = std::fs::read_to_string(&limits_path).unwrap_or_default();
+        if let Some(line) = limits.lines().find(|l| l.starts_with("Max core file size")) {
+            core = line
+                .split_whitespace()
+                .skip(4)
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ");
+            if core == "0 0" {
+                break;
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(core, "0 0", "soft and hard core limits");
+}
+
+/// Issue 21, finding 13: usage made under another key (and no manifest to
+/// say so) matches nobody: an error naming keys and manifests, not a
+/// report of zeros; `--allow-no-matches` lets a real empty result through.
+#[test]
+fn a_relink_that_matches_nobody_is_an_error() {
+    let s = Scratch::new();
+    s.write(
+        "cohort.csv",
+        format!(
+            "token,intervention_date,cohort\n{},2024-01-01,A\n",
+            "ab".repeat(32)
+        ),
+    );
+    s.write(
+        "usage.csv",
+        format!(
+            "token,event_date,event_type\n{},2024-02-01,AE\n",
+            "cd".repeat(32)
+        ),
+    );
+    let base = [
+        "relink",
+        "--cohort",
+        s.path("cohort.csv").to_str().unwrap(),
+        "--usage",
+        s.path("usage.csv").to_str().unwrap(),
+        "--usage-token-column",
+        "token",
+        "--no-manifest",
+        "--data-start",
+        "2023-01-01",
+        "--data-end",
+        "2024-12-31",
+        "-q",
+    ];
+    let out = run(&base);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("nobody in the cohort appears") && err.contains("key"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "no report");
+    let mut allowed = base.to_vec();
+    allowed.push("--allow-no-matches");
+    let out = run(&allowed);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The share warning reaches a --quiet run.
+    assert!(
+        stderr(&out).contains("appear in the usage file"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -59,6 +59,56 @@ fn keygen_writes_a_private_new_file_and_key_id_agrees() {
     assert_eq!(mode(&s.path("team.key")), 0o600);
 }
 
+/// Issue 21, finding 12: a real key readable by group or others is refused
+/// (as OpenSSH refuses a readable private key), by every command that
+/// reads a key; 0600 and 0400 are accepted.
+#[cfg(unix)]
+#[test]
+fn a_real_key_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new();
+    let key = s.path("team.key");
+    let out = pl()
+        .args(["keygen", "--output"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    s.write("in.csv", "nhs_number\n9434765919\n");
+    for mode in [0o644, 0o640, 0o604, 0o660] {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+        for args in [
+            vec![
+                "key-id".to_string(),
+                "--key".into(),
+                key.to_string_lossy().into_owned(),
+            ],
+            vec![
+                "tokenise".into(),
+                "--key".into(),
+                key.to_string_lossy().into_owned(),
+                s.path("in.csv").to_string_lossy().into_owned(),
+            ],
+        ] {
+            let out = pl().args(&args).output().unwrap();
+            assert_eq!(out.status.code(), Some(2), "{mode:o} {args:?}");
+            let err = stderr(&out);
+            assert!(
+                err.contains(&format!("mode {mode:03o}")) && err.contains("chmod 600"),
+                "{err}"
+            );
+            assert!(out.stdout.is_empty(), "nothing tokenised");
+        }
+    }
+    for mode in [0o600, 0o400] {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = pl().args(["key-id", "--key"]).arg(&key).output().unwrap();
+        assert!(out.status.success(), "{mode:o}: {}", stderr(&out));
+    }
+}
+
+/// The public example key (the SPEC's test key) is only warned about: git
+/// does not keep file modes, and it protects nothing anyway.
 #[cfg(unix)]
 #[test]
 fn a_key_readable_by_others_is_warned_about() {

@@ -22,6 +22,10 @@ pub const MIN_KEY_BYTES: usize = 32;
 /// Size of a generated key, in bytes.
 pub const GENERATED_KEY_BYTES: usize = 32;
 
+/// The key id of the public example key (docs/SPEC.md section 3's test
+/// key, `keys-example/example.key`).
+pub const EXAMPLE_KEY_ID: &str = "e8a99eb43869d8af";
+
 /// A secret HMAC key. No `Debug`, no `Display`, no `Clone`; zeroized on drop.
 pub struct Key(Zeroizing<Vec<u8>>);
 
@@ -155,7 +159,19 @@ impl Key {
             return Err(key_err(KeyProblem::TooLarge));
         }
         let key = Key::parse(&text).map_err(key_err)?;
-        Ok((key, permission_warnings(&meta)))
+        let warnings = permission_warnings(&meta);
+        // Refused as OpenSSH refuses a readable private key; the public
+        // example key (which protects nothing, and whose mode git cannot
+        // keep) is only warned about.
+        if let Some(KeyWarning::ReadableByOthers { mode }) = warnings.first() {
+            if key.id().as_str() != EXAMPLE_KEY_ID {
+                return Err(Error::KeyReadable {
+                    file: file_label,
+                    mode: format!("{mode:03o}"),
+                });
+            }
+        }
+        Ok((key, warnings))
     }
 
     /// A new key of 32 bytes from the operating system's CSPRNG.

@@ -75,6 +75,8 @@ pub struct RelinkOptions {
     pub usage_csv: CsvOptions,
     /// Accept a cohort file without a manifest.
     pub no_manifest: bool,
+    /// Accept a usage file in which nobody in the cohort appears.
+    pub allow_no_matches: bool,
     /// `--within` days, in the order given.
     pub within: Vec<u32>,
     /// The usage column of values to sum (bed days, cost).
@@ -354,7 +356,33 @@ pub fn count_events(
             inputs.usage
         )));
     }
+    check_matches(opts, &usage, cohort)?;
     Ok(usage)
+}
+
+/// Below this share of the cohort found in the usage file, a warning says
+/// the files may have been made under different keys.
+pub const LOW_MATCH_SHARE: f64 = 0.05;
+
+/// Nobody in the cohort found in the usage file is an error (unless
+/// `--allow-no-matches`): tokens under another key never match, and a
+/// report of zeros would pass for a real one. A share under
+/// [`LOW_MATCH_SHARE`] is warned about, even with `--quiet`.
+fn check_matches(opts: &RelinkOptions, usage: &Usage, cohort: &Cohort) -> Result<()> {
+    if usage.people_matched == 0 && !opts.allow_no_matches {
+        return Err(Error::NoMatches {
+            rows: usage.rows_read,
+        });
+    }
+    let share = usage.people_matched as f64 / cohort.len().max(1) as f64;
+    if share < LOW_MATCH_SHARE {
+        opts.messages.alert(format!(
+            "warning: only {:.1}% of the cohort appear in the usage file (under {:.0}%): check that both files were made with the same key, and that the extract covers the cohort",
+            100.0 * share,
+            100.0 * LOW_MATCH_SHARE
+        ));
+    }
+    Ok(())
 }
 
 /// The span the usage data covers, and who has both windows inside it.

@@ -108,6 +108,8 @@ pub struct Usage {
     pub rows_read: u64,
     /// Rows whose person is in the cohort.
     pub rows_matched: u64,
+    /// Cohort members with at least one usage row.
+    pub people_matched: u64,
     /// Rows with a valid id not in the cohort.
     pub rows_not_in_cohort: u64,
     /// Rows with an invalid NHS number, by reason (key mode).
@@ -302,6 +304,8 @@ struct Counter<'a> {
     people: People<'a>,
     first_post: bool,
     by_month: bool,
+    /// Cohort members seen in the usage file so far.
+    seen: Vec<bool>,
 }
 
 impl Counter<'_> {
@@ -360,6 +364,9 @@ impl Counter<'_> {
         }
         usage.rows_matched += 1;
         let p = person as usize;
+        if !std::mem::replace(&mut self.seen[p], true) {
+            usage.people_matched += 1;
+        }
         let who = self.people.cohort.person(p);
         if self.by_month {
             let m = super::windows::month_offset(who.date, d);
@@ -423,6 +430,7 @@ impl Usage {
             rows_in_population: 0,
             rows_read: 0,
             rows_matched: 0,
+            people_matched: 0,
             rows_not_in_cohort: 0,
             invalid_numbers: ReasonCounts::default(),
             invalid_tokens: 0,
@@ -498,6 +506,7 @@ pub fn count_usage(
         people,
         first_post: cols.first_post,
         by_month: cols.by_month,
+        seen: vec![false; people.cohort.len()],
     };
     let consume = |parsed: Result<Parsed>| -> Result<()> {
         let p = parsed?;
