@@ -739,14 +739,14 @@ fn a_running_process_cannot_dump_core() {
 #[test]
 fn a_relink_that_matches_nobody_is_an_error() {
     let s = Scratch::new();
-    s.write(
+    let cohort = s.write(
         "cohort.csv",
         format!(
             "token,intervention_date,cohort\n{},2024-01-01,A\n",
             "ab".repeat(32)
         ),
     );
-    s.write(
+    let usage = s.write(
         "usage.csv",
         format!(
             "token,event_date,event_type\n{},2024-02-01,AE\n",
@@ -756,9 +756,9 @@ fn a_relink_that_matches_nobody_is_an_error() {
     let base = [
         "relink",
         "--cohort",
-        s.path("cohort.csv").to_str().unwrap(),
+        cohort.to_str().unwrap(),
         "--usage",
-        s.path("usage.csv").to_str().unwrap(),
+        usage.to_str().unwrap(),
         "--usage-token-column",
         "token",
         "--no-manifest",
