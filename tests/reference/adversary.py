@@ -328,6 +328,10 @@ def attack(d, unit_costs=None, months=6):
                         fail(f"costs {label}: {side}_cost {cr[cc[side + '_cost']]!r} is not computed from the shown counts ({want!r})")
             if cr[cc["p_value"]] == "":
                 fail(f"costs {label}: empty p-value under hes")
+            if "did_cost_per_patient" in cc and cr[cc["did_cost_per_patient"]] != "*":
+                matched = [r[col["matched_cases"]] for r in rows if tuple(r[:groups]) == k][0]
+                if matched == "*" or int(matched) < 10:
+                    fail(f"costs {label}: a net cost estimate shown on fewer than 8 matched cases")
 
     bal = os.path.join(d, "balance.csv")
     if os.path.exists(bal):
