@@ -291,7 +291,7 @@ fn hostile_csv_shapes() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         s.read("rej.csv"),
-        b"row,reason,value\n2,invalid_character,94347\xe959\n"
+        b"row,reason,raw_value (unescaped: may hold formulas)\n2,invalid_character,94347\xe959\n"
     );
 
     // Header only, with and without a final newline; no newline at the end of data.
@@ -786,4 +786,99 @@ fn a_relink_that_matches_nobody_is_an_error() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Issue 21, finding 8: labels that a spreadsheet would run as formulas
+/// are written as text (a leading `'`) in the report, costs, people file,
+/// event study and disclosure log, headers included; numbers such as a
+/// negative change stay numbers.
+#[test]
+fn labels_never_reach_a_spreadsheet_as_formulas() {
+    let s = Scratch::new();
+    let groups = [
+        "=HYPERLINK(\"http://x\")",
+        "+cmd|' /C calc'!A0",
+        "@SUM(1)",
+        "\t=1+1",
+        "-2+3",
+    ];
+    let mut cohort = csv::Writer::from_path(s.path("cohort.csv")).unwrap();
+    cohort
+        .write_record(["token", "intervention_date", "cohort"])
+        .unwrap();
+    let mut usage = String::from("token,event_date,event_type\n");
+    for (g, label) in groups.iter().enumerate() {
+        for k in 0..12 {
+            let token = format!("{:02x}{:062x}", g, k);
+            cohort
+                .write_record([token.as_str(), "2024-01-01", label])
+                .unwrap();
+            usage.push_str(&format!(
+                "{token},2023-10-01,=1+2\n{token},2023-11-01,=1+2\n"
+            ));
+        }
+    }
+    cohort.flush().unwrap();
+    drop(cohort);
+    s.write("usage.csv", usage);
+    s.write("uc.csv", "event_type,unit_cost\n=1+2,100\n");
+    let out = run(&[
+        "relink",
+        "--cohort",
+        s.path("cohort.csv").to_str().unwrap(),
+        "--usage",
+        s.path("usage.csv").to_str().unwrap(),
+        "--usage-token-column",
+        "token",
+        "--no-manifest",
+        "--data-start",
+        "2023-01-01",
+        "--data-end",
+        "2024-12-31",
+        "--output",
+        s.path("r.csv").to_str().unwrap(),
+        "--unit-costs",
+        s.path("uc.csv").to_str().unwrap(),
+        "--costs",
+        s.path("c.csv").to_str().unwrap(),
+        "--people",
+        s.path("p.csv").to_str().unwrap(),
+        "--event-study",
+        s.path("e.csv").to_str().unwrap(),
+        "--disclosure",
+        "none",
+        "-q",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for file in ["r.csv", "c.csv", "p.csv", "e.csv"] {
+        let mut reader = csv::Reader::from_path(s.path(file)).unwrap();
+        let header = reader.headers().unwrap().clone();
+        for h in header.iter() {
+            assert!(
+                !h.starts_with(['=', '+', '@', '\t', '\r']),
+                "{file} header {h:?}"
+            );
+        }
+        for rec in reader.records() {
+            for (cell, name) in rec.unwrap().iter().zip(header.iter()) {
+                let numeric = cell.parse::<f64>().is_ok();
+                let dangerous = cell.starts_with(['=', '+', '@', '\t', '\r'])
+                    || (cell.starts_with('-') && !numeric);
+                assert!(!dangerous, "{file} column {name}: {cell:?}");
+            }
+        }
+    }
+    let report = s.text("r.csv");
+    assert!(report.contains("'=HYPERLINK"), "{report}");
+    assert!(report.contains("'=1+2"), "the event type: {report}");
+    assert!(
+        report.contains(",-100.00,"),
+        "a negative change stays a number: {report}"
+    );
+    assert!(s
+        .text("p.csv")
+        .lines()
+        .next()
+        .unwrap()
+        .contains("'=1+2_pre"));
 }

@@ -84,7 +84,7 @@ fn round_trip_with_manifest_and_rejects() {
 
     assert_eq!(
         s.text("rej.csv"),
-        "row,reason,value\n31,empty,\n32,scientific_notation,9.43E+09\n33,wrong_length,123\n"
+        "row,reason,raw_value (unescaped: may hold formulas)\n31,empty,\n32,scientific_notation,9.43E+09\n33,wrong_length,123\n"
     );
 
     let m: serde_json::Value = serde_json::from_slice(&s.read("out.csv.manifest.json")).unwrap();
@@ -339,7 +339,7 @@ fn validate_exit_codes_and_rejects() {
     );
     assert_eq!(
         s.text("rej.csv"),
-        "row,reason,value\n2,placeholder,0000000000\n3,check_digit_10,1234567890\n4,check_digit_mismatch,4857773456\n5,wrong_length,12345\n6,invalid_character,94347X5919\n"
+        "row,reason,raw_value (unescaped: may hold formulas)\n2,placeholder,0000000000\n3,check_digit_10,1234567890\n4,check_digit_mismatch,4857773456\n5,wrong_length,12345\n6,invalid_character,94347X5919\n"
     );
 }
 

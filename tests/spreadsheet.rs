@@ -66,7 +66,7 @@ fn tokenise_reads_a_sheet_exactly() {
     );
     assert_eq!(
         s.text("rejects.csv"),
-        "row,reason,value\n3,wrong_length,434765919\n4,scientific_notation,9.43E+09\n"
+        "row,reason,raw_value (unescaped: may hold formulas)\n3,wrong_length,434765919\n4,scientific_notation,9.43E+09\n"
     );
     let m: serde_json::Value = serde_json::from_slice(&s.read("tokens.csv.manifest.json")).unwrap();
     assert_eq!(m["rows_read"], 5);

@@ -333,7 +333,9 @@ pub fn run<R: Read + Send>(
     merger.finish()
 }
 
-/// The rejects file: `row,reason,value`, one line per rejected row.
+/// The rejects file: `row,reason,raw_value`, one line per rejected row.
+/// The values are the provider's own cells, byte for byte (they are for
+/// fixing), so they are not escaped for spreadsheets; the header says so.
 pub struct RejectsWriter {
     inner: csv::Writer<AtomicOutput>,
     label: Source,
@@ -352,7 +354,7 @@ impl RejectsWriter {
         let label = out.label().clone();
         let mut inner = csv::WriterBuilder::new().from_writer(out);
         inner
-            .write_record(["row", "reason", "value"])
+            .write_record(["row", "reason", "raw_value (unescaped: may hold formulas)"])
             .map_err(|e| csv_write_error(&label, e))?;
         Ok(RejectsWriter { inner, label })
     }

@@ -14,7 +14,7 @@ use super::event_study::EventStudy;
 use super::matching::Comparison;
 use super::report::{Report, Row};
 use super::stats::format_4g;
-use super::table::{pct_change, two, write_table};
+use super::table::{formula_safe, pct_change, two, write_table};
 use super::values::format_milli;
 
 /// One released cell.
@@ -89,9 +89,27 @@ impl Table {
             .collect()
     }
 
-    /// Writes the table as CSV.
+    /// Writes the table as CSV: labels and the header formula-safe
+    /// ([`formula_safe`]), numbers as they are.
     pub fn write_csv<W: std::io::Write>(&self, w: W) -> csv::Result<W> {
-        write_table(w, &self.header, &self.strings())
+        let header: Vec<String> = self
+            .header
+            .iter()
+            .map(|h| formula_safe(h).into_owned())
+            .collect();
+        let rows: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|c| match c {
+                        Cell::Label(s) => formula_safe(s).into_owned(),
+                        other => other.text().to_string(),
+                    })
+                    .collect()
+            })
+            .collect();
+        write_table(w, &header, &rows)
     }
 
     /// Every withheld cell: (row labels, column, rule).
@@ -710,9 +728,13 @@ impl Release {
         n
     }
 
-    /// Writes the disclosure log as CSV.
+    /// Writes the disclosure log as CSV (formula-safe).
     pub fn write_log<W: std::io::Write>(&self, w: W) -> csv::Result<W> {
-        let rows: Vec<Vec<String>> = self.log().into_iter().map(|r| r.to_vec()).collect();
+        let rows: Vec<Vec<String>> = self
+            .log()
+            .into_iter()
+            .map(|r| r.iter().map(|c| formula_safe(c).into_owned()).collect())
+            .collect();
         write_table(w, &["file", "row", "column", "rule"], &rows)
     }
 

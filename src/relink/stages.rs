@@ -605,17 +605,18 @@ pub fn write_outputs(opts: &RelinkOptions, outcome: &mut Outcome) -> Result<()> 
 fn write_people<W: std::io::Write>(out: W, outcome: &Outcome) -> csv::Result<()> {
     let (cohort, usage) = (&outcome.cohort, &outcome.usage);
     let mut w = csv::Writer::from_writer(out);
+    let safe = |s: &str| super::table::formula_safe(s).into_owned();
     let mut header: Vec<String> = vec!["token".into()];
-    header.extend(cohort.group_columns.iter().cloned());
+    header.extend(cohort.group_columns.iter().map(|c| safe(c)));
     header.push("intervention_date".into());
     for t in &usage.types {
-        header.push(format!("{t}_pre"));
-        header.push(format!("{t}_post"));
+        header.push(safe(&format!("{t}_pre")));
+        header.push(safe(&format!("{t}_post")));
     }
     if usage.value_column.is_some() {
         for t in &usage.types {
-            header.push(format!("{t}_pre_value"));
-            header.push(format!("{t}_post_value"));
+            header.push(safe(&format!("{t}_pre_value")));
+            header.push(safe(&format!("{t}_post_value")));
         }
     }
     w.write_record(&header)?;
@@ -627,7 +628,7 @@ fn write_people<W: std::io::Write>(out: W, outcome: &Outcome) -> csv::Result<()>
         let p = &entry.person;
         crate::provider::token::hex_into(&entry.token, &mut hex);
         let mut rec: Vec<String> = vec![String::from_utf8_lossy(&hex).into_owned()];
-        rec.extend(cohort.groups[p.group as usize].iter().cloned());
+        rec.extend(cohort.groups[p.group as usize].iter().map(|g| safe(g)));
         rec.push(p.date.to_string());
         for counts in &usage.counts {
             rec.push(counts[i][0].to_string());

@@ -12,6 +12,18 @@ pub fn pct_change(before: f64, after: f64) -> Option<f64> {
     (before != 0.0).then(|| 100.0 * (after - before) / before)
 }
 
+/// A text cell as written to a CSV file meant for spreadsheets: one that
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a
+/// leading `'`, so that Excel and its kin show it as text rather than run
+/// it as a formula (OWASP's advice on CSV injection). Numbers are written
+/// as they are; this is for labels and headers.
+pub fn formula_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}").into(),
+        _ => text.into(),
+    }
+}
+
 /// Writes a header and rows as CSV, handing the writer back.
 pub fn write_table<W: std::io::Write, S: AsRef<[u8]>>(
     w: W,
