@@ -882,3 +882,67 @@ fn labels_never_reach_a_spreadsheet_as_formulas() {
         .unwrap()
         .contains("'=1+2_pre"));
 }
+
+/// Issue 21, finding 7: one same-file rule for every input and output of a
+/// command, by device and inode: relink's key, unit costs and manifests
+/// are inputs too, and a hard link to an input is that input.
+#[test]
+fn no_output_may_be_any_input_even_with_force() {
+    let s = Scratch::new();
+    let w = |name: &str, text: &str| s.write(name, text);
+    w(
+        "cohort.csv",
+        &format!(
+            "token,intervention_date,cohort\n{},2024-01-01,A\n",
+            "ab".repeat(32)
+        ),
+    );
+    w(
+        "usage.csv",
+        &format!(
+            "token,event_date,event_type\n{},2024-02-01,AE\n",
+            "ab".repeat(32)
+        ),
+    );
+    w("uc.csv", "event_type,unit_cost\nAE,100\n");
+    w("cohort.csv.manifest.json", "{}");
+    let key_before = s.read("key.key");
+    let base = |extra: &[&str]| {
+        let mut args = vec![
+            "relink".to_string(),
+            "--cohort".into(),
+            s.path("cohort.csv").to_string_lossy().into_owned(),
+            "--usage".into(),
+            s.path("usage.csv").to_string_lossy().into_owned(),
+            "--usage-token-column".into(),
+            "token".into(),
+            "--force".into(),
+        ];
+        args.extend(extra.iter().map(|x| x.to_string()));
+        run(&args)
+    };
+    let key = s.key().to_string_lossy().into_owned();
+    let uc = s.path("uc.csv").to_string_lossy().into_owned();
+    let manifest = s
+        .path("cohort.csv.manifest.json")
+        .to_string_lossy()
+        .into_owned();
+    std::fs::hard_link(s.path("usage.csv"), s.path("linked.csv")).unwrap();
+    let linked = s.path("linked.csv").to_string_lossy().into_owned();
+    for extra in [
+        vec!["--key", &key, "--people", &key],
+        vec!["--unit-costs", &uc, "--costs", &uc],
+        vec!["--output", &manifest],
+        vec!["--html", &linked],
+    ] {
+        let out = base(&extra);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("same file"),
+            "{extra:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(s.read("key.key"), key_before, "the key is untouched");
+    assert_eq!(s.text("uc.csv"), "event_type,unit_cost\nAE,100\n");
+}

@@ -76,9 +76,18 @@ pub fn check_replaceable(path: &Path) -> Result<()> {
     }
 }
 
+/// The same file: by device and inode where both exist (so hard links and
+/// symbolic links count), else by folder and name.
 fn same_path(a: &Path, b: &Path) -> bool {
     if a == b {
         return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return (x.dev(), x.ino()) == (y.dev(), y.ino());
+        }
     }
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(x), Ok(y)) => x == y,

@@ -144,8 +144,24 @@ pub fn check_paths(opts: &RelinkOptions) -> Result<Inputs> {
     .into_iter()
     .flatten()
     .collect();
+    // Every file read: the data, the key, the unit costs, and the
+    // manifests beside the data.
+    let mut read: Vec<Source> = [opts.key.as_ref(), opts.unit_costs.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|p| Source::Path(p.clone()))
+        .collect();
+    for data in [Some(&cohort), Some(&usage), population.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        if let Some(p) = data.path() {
+            read.push(Source::Path(crate::provider::manifest::path_for(p)));
+        }
+    }
     let mut inputs = vec![&cohort, &usage];
     inputs.extend(population.as_ref());
+    inputs.extend(read.iter());
     check_outputs(&inputs, &outputs, opts.force)?;
     if opts.cohort == opts.usage {
         return Err(Error::SameFile {
