@@ -33,8 +33,10 @@ fn main() -> ExitCode {
     match std::panic::catch_unwind(|| run(cli)) {
         Ok(Ok(code)) => code,
         Ok(Err(e)) if e.is_broken_pipe() => ExitCode::SUCCESS,
-        Ok(Err(e @ Error::Interrupted)) => {
-            cmd::eprint_line(&format!("error: {e}"));
+        // Whatever failed once Ctrl-C or SIGTERM arrived (a write refused
+        // mid-way, say), the run was interrupted.
+        Ok(Err(_)) if pseudolink::io::interrupt::interrupted() => {
+            cmd::eprint_line(&format!("error: {}", Error::Interrupted));
             ExitCode::from(130)
         }
         Ok(Err(e)) => {

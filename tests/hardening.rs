@@ -946,3 +946,91 @@ fn no_output_may_be_any_input_even_with_force() {
     assert_eq!(s.read("key.key"), key_before, "the key is untouched");
     assert_eq!(s.text("uc.csv"), "event_type,unit_cost\nAE,100\n");
 }
+
+/// Issue 21, finding 4: two `tokenise --force` runs with different keys
+/// writing one output: whichever commits last, its tokens and its manifest
+/// appear together (the manifest's SHA-256 is always the token file's).
+#[test]
+fn concurrent_runs_never_pair_one_key_with_another_manifest() {
+    let s = Scratch::new();
+    let other = s.path("other.key");
+    let out = pl()
+        .args(["keygen", "--output"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut input = String::from("nhs_number\n");
+    for i in 0..20_000u32 {
+        input.push_str(&valid_from(400_000_000 + i * 7));
+        input.push('\n');
+    }
+    s.write("in.csv", input);
+    let tok = s.path("tok.csv");
+    for _ in 0..15 {
+        let spawn = |key: &std::path::Path| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_pseudolink"))
+                .args(["tokenise", "--key"])
+                .arg(key)
+                .arg(s.path("in.csv"))
+                .arg("--output")
+                .arg(&tok)
+                .args(["--force", "-q"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let (mut a, mut b) = (spawn(&s.key()), spawn(&other));
+        assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+        let manifest = s.text("tok.csv.manifest.json");
+        let digest = sha256_hex(&tok);
+        assert!(
+            manifest.contains(&digest),
+            "the manifest describes another file"
+        );
+    }
+}
+
+/// Issue 21, finding 5: SIGTERM while tokenise waits on a stalled standard
+/// input, and while relink writes, ends the run with 130 within about a
+/// second, leaving no file behind.
+#[cfg(unix)]
+#[test]
+fn signals_stop_a_stalled_or_writing_run() {
+    use std::io::Write;
+    let s = Scratch::new();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pseudolink"))
+        .args(["tokenise", "--key"])
+        .arg(s.key())
+        .args(["-", "--output"])
+        .arg(s.path("out.csv"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"nhs_number\n9434765919\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let sent = std::time::Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    drop(stdin);
+    assert!(
+        sent.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert_eq!(status.code(), Some(130));
+    let left: Vec<String> = std::fs::read_dir(s.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "key.key")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use super::{load_key, Messages};
 use crate::error::{Error, Result, Source};
 use crate::io::csv::{escape, ColumnSpec, CsvOptions, BOM};
-use crate::io::output::{check_outputs, AtomicOutput};
+use crate::io::output::{check_outputs, AtomicOutput, Transaction};
 use crate::io::progress::{input_size, Progress};
 use crate::provider::key::KeyId;
 use crate::provider::manifest::{self, Manifest};
@@ -122,14 +122,15 @@ pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
         Ok(())
     })?;
 
-    // Rejects first, then the token file, then its manifest: a manifest
-    // is only ever beside a complete token file.
+    // Rejects, tokens and manifest appear together or not at all: a
+    // manifest is only ever beside the token file it describes.
     let mut written = Vec::new();
+    let mut commit = Transaction::default();
     if let Some(w) = rejects {
-        w.finish()?.commit()?;
+        commit.add(w.finish()?)?;
         written.extend(opts.rejects.clone());
     }
-    let digest = out.commit()?;
+    let digest = commit.add(out)?;
     if let Some(p) = &opts.output {
         written.push(p.clone());
     }
@@ -163,9 +164,10 @@ pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
             };
         let mut mf = AtomicOutput::create(Some(mpath), opts.force)?;
         mf.put(m.to_json().as_bytes())?;
-        mf.commit()?;
+        commit.add(mf)?;
         written.push(mpath.clone());
     }
+    commit.commit()?;
     Ok(TokeniseReport {
         summary,
         key_id,

@@ -183,6 +183,7 @@ impl AtomicOutput {
                         file: label.clone(),
                         source,
                     })?;
+                crate::io::interrupt::register(tmp.path().to_path_buf());
                 Ok(AtomicOutput {
                     inner: OutputInner::File {
                         tmp: BufWriter::with_capacity(256 * 1024, tmp),
@@ -220,6 +221,7 @@ impl AtomicOutput {
     /// Writes a buffer it may keep (to hash it on another thread); returns
     /// a spent buffer for reuse when one is available.
     pub fn put_vec(&mut self, buf: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        crate::io::interrupt::check()?;
         self.sink()
             .write_all(&buf)
             .map_err(|e| self.write_error(e))?;
@@ -239,6 +241,9 @@ impl AtomicOutput {
 
     /// Writes bytes and, when a digest is wanted, hashes a copy.
     fn write_hashed(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if crate::io::interrupt::interrupted() {
+            return Err(io::Error::other("interrupted"));
+        }
         self.sink().write_all(bytes)?;
         if let Some(h) = &mut self.hasher {
             h.feed(bytes.to_vec());
@@ -255,6 +260,17 @@ impl AtomicOutput {
 
     /// Flushes, syncs and renames into place. Returns the SHA-256 if asked for.
     pub fn commit(self) -> Result<Option<[u8; 32]>> {
+        let (digest, staged) = self.stage()?;
+        let mut t = Transaction::default();
+        t.staged.extend(staged);
+        t.commit()?;
+        Ok(digest)
+    }
+
+    /// Flushes and syncs, ready to be renamed into place by a
+    /// [`Transaction`]; standard output is flushed and done. Returns the
+    /// SHA-256 if asked for.
+    pub fn stage(self) -> Result<(Option<[u8; 32]>, Option<Staged>)> {
         let label = self.label;
         let err = |source| Error::Write {
             file: label.clone(),
@@ -269,31 +285,155 @@ impl AtomicOutput {
             })?),
         };
         match self.inner {
-            OutputInner::Stdout(mut w) => w.flush().map_err(err)?,
+            OutputInner::Stdout(mut w) => {
+                w.flush().map_err(err)?;
+                Ok((digest, None))
+            }
             OutputInner::File { tmp, path, force } => {
+                crate::io::interrupt::check()?;
                 let tmp = tmp.into_inner().map_err(|e| err(e.into_error()))?;
                 tmp.as_file().sync_all().map_err(err)?;
-                check_replaceable(&path)?;
-                let persisted = if force {
-                    tmp.persist(&path)
-                } else {
-                    tmp.persist_noclobber(&path)
+                let staged = Staged {
+                    tmp,
+                    path,
+                    force,
+                    label: label.clone(),
                 };
-                persisted.map_err(|e| {
-                    if e.error.kind() == io::ErrorKind::AlreadyExists {
-                        Error::OutputExists {
-                            file: label.clone(),
-                        }
-                    } else {
-                        err(e.error)
+                Ok((digest, Some(staged)))
+            }
+        }
+    }
+}
+
+/// A written, synced output waiting to be renamed into place.
+pub struct Staged {
+    tmp: tempfile::NamedTempFile,
+    path: PathBuf,
+    force: bool,
+    label: Source,
+}
+
+/// Outputs that appear together or not at all.
+///
+/// [`Transaction::commit`] renames every staged output into place while
+/// holding a lock on each destination folder (so a second run writing the
+/// same files waits, and the set on disk is always one run's), and under
+/// the interrupt module's commit lock (so Ctrl-C never stops it half way).
+/// A file that `--force` replaces is first moved aside; if any rename
+/// fails, the outputs already renamed are removed and the moved files put
+/// back, so the folder is as it was.
+#[derive(Default)]
+pub struct Transaction {
+    staged: Vec<Staged>,
+}
+
+impl Transaction {
+    /// Stages an output (standard output is flushed at once); returns its
+    /// SHA-256 if it was asked for.
+    pub fn add(&mut self, out: AtomicOutput) -> Result<Option<[u8; 32]>> {
+        let (digest, staged) = out.stage()?;
+        self.staged.extend(staged);
+        Ok(digest)
+    }
+
+    /// Renames every staged output into place, or none.
+    pub fn commit(self) -> Result<()> {
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        let mut dirs: Vec<PathBuf> = self.staged.iter().map(|s| parent_dir(&s.path)).collect();
+        dirs.sort();
+        dirs.dedup();
+        // Held to the end of the commit (released when dropped).
+        let _locks: Vec<File> = dirs.iter().filter_map(|d| lock_dir(d)).collect();
+        crate::io::interrupt::commit_lock(|| {
+            for s in &self.staged {
+                check_replaceable(&s.path)?;
+                if !s.force && s.path.exists() {
+                    return Err(Error::OutputExists {
+                        file: s.label.clone(),
+                    });
+                }
+            }
+            let mut done: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
+            for s in self.staged {
+                match place(s) {
+                    Ok(placed) => done.push(placed),
+                    Err(e) => {
+                        roll_back(done);
+                        return Err(e);
                     }
-                })?;
-                if let Ok(dir) = File::open(parent_dir(&path)) {
+                }
+            }
+            for (path, aside) in &done {
+                if let Some(a) = aside {
+                    let _ = std::fs::remove_file(a);
+                }
+                if let Ok(dir) = File::open(parent_dir(path)) {
                     let _ = dir.sync_all();
                 }
             }
+            Ok(())
+        })
+    }
+}
+
+/// A lock on a folder, held while outputs are renamed into it (Unix and
+/// Windows alike where a folder can be opened; elsewhere none).
+fn lock_dir(dir: &Path) -> Option<File> {
+    let f = File::open(dir).ok()?;
+    f.lock().ok()?;
+    Some(f)
+}
+
+/// Renames one output into place, moving aside the file it replaces;
+/// returns (its path, where the old file was moved).
+fn place(s: Staged) -> Result<(PathBuf, Option<PathBuf>)> {
+    let err = |source| Error::Write {
+        file: s.label.clone(),
+        source,
+    };
+    let aside = if s.path.exists() {
+        let name = s
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let a = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".pseudolink-replaced")
+            .tempfile_in(parent_dir(&s.path))
+            .map_err(err)?
+            .into_temp_path();
+        let a = a.keep().map_err(|e| err(e.error))?;
+        std::fs::rename(&s.path, &a).map_err(err)?;
+        Some(a)
+    } else {
+        None
+    };
+    match s.tmp.persist_noclobber(&s.path) {
+        Ok(_) => Ok((s.path, aside)),
+        Err(e) => {
+            if let Some(a) = &aside {
+                let _ = std::fs::rename(a, &s.path);
+            }
+            if e.error.kind() == io::ErrorKind::AlreadyExists {
+                Err(Error::OutputExists { file: s.label })
+            } else {
+                Err(err(e.error))
+            }
         }
-        Ok(digest)
+    }
+}
+
+/// Undoes the renames done so far: each new file removed, each moved file
+/// put back.
+fn roll_back(done: Vec<(PathBuf, Option<PathBuf>)>) {
+    for (path, aside) in done.into_iter().rev() {
+        let _ = std::fs::remove_file(&path);
+        if let Some(a) = aside {
+            let _ = std::fs::rename(&a, &path);
+        }
     }
 }
 
@@ -304,5 +444,60 @@ impl Write for AtomicOutput {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.sink().flush()
+    }
+}
+
+#[cfg(test)]
+mod transaction_tests {
+    use super::*;
+
+    fn write(path: &Path, text: &str, force: bool) -> AtomicOutput {
+        let mut out = AtomicOutput::create(Some(path), force).unwrap();
+        out.put(text.as_bytes()).unwrap();
+        out
+    }
+
+    /// A rename that fails half way puts everything back: the output
+    /// already renamed is removed and the file it replaced restored.
+    #[test]
+    fn a_failed_commit_leaves_the_folder_as_it_was() {
+        let a_dir = tempfile::tempdir().unwrap();
+        let b_dir = tempfile::tempdir().unwrap();
+        let a = a_dir.path().join("a.csv");
+        std::fs::write(&a, "old a").unwrap();
+        let b = b_dir.path().join("b.csv");
+        let mut t = Transaction::default();
+        t.add(write(&a, "new a", true)).unwrap();
+        t.add(write(&b, "new b", true)).unwrap();
+        // The second destination's folder disappears before the commit.
+        let b_path = b_dir.path().to_path_buf();
+        drop(b_dir);
+        assert!(!b_path.exists());
+        assert!(t.commit().is_err());
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "old a", "restored");
+        let left: Vec<_> = std::fs::read_dir(a_dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary or moved-aside file is left");
+    }
+
+    #[test]
+    fn a_commit_replaces_every_output_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, "old").unwrap();
+        let mut t = Transaction::default();
+        t.add(write(&a, "new a", true)).unwrap();
+        t.add(write(&b, "new b", false)).unwrap();
+        t.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "new a");
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "new b");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        // Without --force an output that appeared meanwhile is refused,
+        // and nothing is renamed.
+        let mut t = Transaction::default();
+        t.add(write(&dir.path().join("c"), "c", false)).unwrap();
+        t.add(write(&a, "newer", false)).unwrap();
+        assert!(matches!(t.commit(), Err(Error::OutputExists { .. })));
+        assert!(!dir.path().join("c").exists());
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "new a");
     }
 }

@@ -369,7 +369,8 @@ fn register_study(
 fn study_cells(r: &super::event_study::Row, v: &StudyVars, p: &Protect) -> Vec<Cell> {
     let mut cells: Vec<Cell> = r.group.iter().map(|l| Cell::Label(l.clone())).collect();
     cells.push(Cell::Label(r.event_type.clone()));
-    cells.push(Cell::Label(r.month.to_string()));
+    // A number, though it names the row: never formula-escaped.
+    cells.push(Cell::Value(r.month.to_string()));
     let (cases, events) = (p.shown(v.cases), p.shown(v.events));
     cells.extend([
         Cell::count(cases),

@@ -28,7 +28,7 @@ use super::{Outcome, PopulationSummary};
 use crate::cmd::{load_key, Messages};
 use crate::error::{shown_path, Error, Result, Source};
 use crate::io::csv::{csv_write_error, ColumnSpec, CsvOptions};
-use crate::io::output::{check_outputs, AtomicOutput};
+use crate::io::output::{check_outputs, AtomicOutput, Transaction};
 use crate::io::progress::{input_size, Progress};
 use crate::provider::key::KeyId;
 use crate::provider::manifest::Manifest;
@@ -551,41 +551,53 @@ pub fn build_outcome(
     })
 }
 
-/// Writes one output whole: to a temporary file, renamed into place.
-fn write_one(
-    path: &Path,
+/// The outputs of a run, written to temporary files and renamed into
+/// place together at the end.
+struct Writing {
     force: bool,
-    written: &mut Vec<PathBuf>,
-    fill: impl FnOnce(AtomicOutput) -> csv::Result<AtomicOutput>,
-) -> Result<()> {
-    let out = AtomicOutput::create(Some(path), force)?;
-    let label = out.label().clone();
-    let out = fill(out).map_err(|e| csv_write_error(&label, e))?;
-    out.commit()?;
-    written.push(path.to_path_buf());
-    Ok(())
+    commit: Transaction,
+    written: Vec<PathBuf>,
+}
+
+impl Writing {
+    /// Writes one output to its temporary file and stages it.
+    fn one(
+        &mut self,
+        path: &Path,
+        fill: impl FnOnce(AtomicOutput) -> csv::Result<AtomicOutput>,
+    ) -> Result<()> {
+        let out = AtomicOutput::create(Some(path), self.force)?;
+        let label = out.label().clone();
+        let out = fill(out).map_err(|e| csv_write_error(&label, e))?;
+        self.commit.add(out)?;
+        self.written.push(path.to_path_buf());
+        Ok(())
+    }
 }
 
 /// Writes the people file, the HTML, the balance, the costs, the event
 /// study, the disclosure log and the report (standard output when no `--output`),
 /// each from the one [`Release`].
 pub fn write_outputs(opts: &RelinkOptions, outcome: &mut Outcome) -> Result<()> {
-    let force = opts.force;
     let release = &outcome.release;
-    let mut written = Vec::new();
+    let mut w = Writing {
+        force: opts.force,
+        commit: Transaction::default(),
+        written: Vec::new(),
+    };
     if let Some(p) = &opts.people {
         opts.messages.alert(format!(
             "warning: {} holds one row per person (record-level): it is for the ICB's own analysts, never for release",
             shown_path(p)
         ));
-        write_one(p, force, &mut written, |mut out| {
+        w.one(p, |mut out| {
             write_people(&mut out, outcome)?;
             Ok(out)
         })?;
     }
     if let Some(p) = &opts.html {
         let page = super::html::render(outcome, opts.months);
-        write_one(p, force, &mut written, |mut out| {
+        w.one(p, |mut out| {
             std::io::Write::write_all(&mut out, page.as_bytes())?;
             Ok(out)
         })?;
@@ -597,21 +609,32 @@ pub fn write_outputs(opts: &RelinkOptions, outcome: &mut Outcome) -> Result<()> 
     ];
     for (path, table) in tables {
         if let (Some(p), Some(t)) = (path, table) {
-            write_one(p, force, &mut written, |out| t.write_csv(out))?;
+            w.one(p, |out| t.write_csv(out))?;
         }
     }
     if let Some(p) = &opts.disclosure_log {
-        write_one(p, force, &mut written, |out| release.write_log(out))?;
+        w.one(p, |out| release.write_log(out))?;
     }
-    let out = AtomicOutput::create(opts.output.as_deref(), force)?;
-    let label = out.label().clone();
-    let out = release
-        .report
-        .write_csv(out)
-        .map_err(|e| csv_write_error(&label, e))?;
-    out.commit()?;
-    written.extend(opts.output.clone());
-    outcome.written = written;
+    match &opts.output {
+        Some(p) => w.one(p, |out| release.report.write_csv(out))?,
+        None => {
+            // Standard output goes last, once every file is in place.
+            let Writing {
+                commit, written, ..
+            } = w;
+            commit.commit()?;
+            let out = AtomicOutput::create(None, opts.force)?;
+            let out = release
+                .report
+                .write_csv(out)
+                .map_err(|e| csv_write_error(&Source::Stdout, e))?;
+            out.commit()?;
+            outcome.written = written;
+            return Ok(());
+        }
+    }
+    w.commit.commit()?;
+    outcome.written = w.written;
     Ok(())
 }
 
