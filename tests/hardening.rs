@@ -1034,3 +1034,54 @@ fn signals_stop_a_stalled_or_writing_run() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// Issue 21, finding 5 (its last part): a usage file with more than 1,000
+/// distinct event types is refused at once with a hint; 900 types still
+/// make a report and an HTML page.
+#[test]
+fn thousands_of_event_types_are_refused_with_a_hint() {
+    let s = Scratch::new();
+    let token = "ab".repeat(32);
+    s.write(
+        "cohort.csv",
+        format!("token,intervention_date,cohort\n{token},2024-01-01,A\n"),
+    );
+    for (types, ok) in [(1001, false), (900, true)] {
+        let mut usage = String::from("token,event_date,event_type\n");
+        for t in 0..types {
+            usage.push_str(&format!("{token},2023-12-01,T{t}\n"));
+        }
+        s.write("usage.csv", usage);
+        let out = run(&[
+            "relink",
+            "--cohort",
+            s.path("cohort.csv").to_str().unwrap(),
+            "--usage",
+            s.path("usage.csv").to_str().unwrap(),
+            "--usage-token-column",
+            "token",
+            "--no-manifest",
+            "--data-start",
+            "2023-01-01",
+            "--data-end",
+            "2024-12-31",
+            "--html",
+            s.path("r.html").to_str().unwrap(),
+            "--output",
+            s.path("r.csv").to_str().unwrap(),
+            "--force",
+            "-q",
+        ]);
+        if ok {
+            assert!(out.status.success(), "{}", stderr(&out));
+            assert!(s.text("r.html").contains("T899"));
+        } else {
+            assert_eq!(out.status.code(), Some(2));
+            assert!(
+                stderr(&out).contains("--event-type-column"),
+                "{}",
+                stderr(&out)
+            );
+        }
+    }
+}

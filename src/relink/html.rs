@@ -200,8 +200,9 @@ fn event_study_section(h: &mut String, table: &Table) {
         .filter(|r| r[..table.labels - 2].iter().all(|l| l == "Total"))
         .collect();
     let mut types: Vec<&str> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for r in &rows {
-        if !types.contains(&r[t_col].as_str()) {
+        if seen.insert(r[t_col].as_str()) {
             types.push(&r[t_col]);
         }
     }
@@ -270,24 +271,17 @@ pub fn render(outcome: &Outcome, months: i32) -> String {
     );
 
     // Charts, one per event type, from the group rows (not the totals).
-    let total_rows: Vec<usize> = (0..cells.len())
-        .filter(|&i| report.rows[i].group.iter().all(|g| g == "Total"))
-        .collect();
-    let mut types: Vec<&str> = Vec::new();
-    for r in &report.rows {
-        if !types.contains(&r.event_type.as_str()) {
-            types.push(&r.event_type);
-        }
-    }
+    // Rows come group by group, a row per type, Total last: every step is
+    // linear in the rows.
+    let n_types = report.types.len().max(1);
+    let first_total = cells.len().saturating_sub(n_types);
+    let total_rows: Vec<usize> = (first_total..cells.len()).collect();
     h.push_str("<h2>Events before and after, by group</h2>\n<div class=\"charts\">\n");
-    for t in &types {
-        let bars: Vec<(String, Option<u64>, Option<u64>)> = report
-            .rows
-            .iter()
-            .zip(&cells)
-            .enumerate()
-            .filter(|(i, (r, _))| r.event_type == *t && !total_rows.contains(i))
-            .map(|(_, (r, cell))| {
+    for (k, t) in report.types.iter().enumerate() {
+        let bars: Vec<(String, Option<u64>, Option<u64>)> = (k..first_total)
+            .step_by(n_types)
+            .map(|i| (&report.rows[i], &cells[i]))
+            .map(|(r, cell)| {
                 (
                     r.group.join(" / "),
                     released(&cell[groups + 2]),
@@ -312,7 +306,7 @@ pub fn render(outcome: &Outcome, months: i32) -> String {
     }
     h.push_str("</tr></thead>\n<tbody>\n");
     for (i, row) in cells.iter().enumerate() {
-        let class = if total_rows.contains(&i) {
+        let class = if i >= first_total {
             " class=\"total\""
         } else {
             ""

@@ -81,6 +81,10 @@ pub fn day_number(d: Date) -> u32 {
 /// At most this many event types with `--population` (8 bits a type).
 pub const MAX_TYPES_WITH_POPULATION: usize = 255;
 
+/// At most this many distinct event types in a usage file: more means the
+/// column is not a type (an identifier, a date or a free-text field).
+pub const MAX_TYPES: usize = 1000;
+
 /// Per-person event counts from the usage file, before any exclusion.
 pub struct Usage {
     /// Event types in sorted order.
@@ -298,7 +302,7 @@ impl Parser<'_> {
 /// The consumer's state: the counts so far and the event types seen.
 struct Counter<'a> {
     usage: Usage,
-    type_index: Vec<(Vec<u8>, usize)>,
+    type_index: std::collections::HashMap<Vec<u8>, usize>,
     file: &'a Source,
     cols: &'a Resolved,
     people: People<'a>,
@@ -311,11 +315,7 @@ struct Counter<'a> {
 impl Counter<'_> {
     /// The number of an event type, adding it when new.
     fn type_of(&mut self, ty: &[u8], row: u64) -> Result<usize> {
-        if let Some(&(_, t)) = self
-            .type_index
-            .iter()
-            .find(|(name, _)| name.as_slice() == ty)
-        {
+        if let Some(&t) = self.type_index.get(ty) {
             return Ok(t);
         }
         let (file, type_name) = (self.file, &self.cols.type_name);
@@ -332,6 +332,11 @@ impl Counter<'_> {
             "--event-type-column",
         )?;
         let usage = &mut self.usage;
+        if usage.types.len() >= MAX_TYPES {
+            return Err(Error::Usage(format!(
+                "{file}: row {row}, column {type_name:?}: more than {MAX_TYPES} distinct event types, so this is not a column of types such as AE and NEL\n  hint: name the right column with --event-type-column"
+            )));
+        }
         if self.people.population.is_some() && usage.types.len() >= MAX_TYPES_WITH_POPULATION {
             return Err(Error::Usage(format!(
                 "{file}: row {row}: more than {MAX_TYPES_WITH_POPULATION} event types; a comparison group (--population) handles at most {MAX_TYPES_WITH_POPULATION}"
@@ -348,7 +353,7 @@ impl Counter<'_> {
             .first_post
             .push(vec![NO_POST_EVENT; people_if(self.first_post)]);
         usage.by_month.push(vec![[0; 24]; people_if(self.by_month)]);
-        self.type_index.push((ty.to_vec(), usage.types.len() - 1));
+        self.type_index.insert(ty.to_vec(), usage.types.len() - 1);
         Ok(usage.types.len() - 1)
     }
 
@@ -500,7 +505,7 @@ pub fn count_usage(
     };
     let mut counter = Counter {
         usage,
-        type_index: Vec::new(),
+        type_index: std::collections::HashMap::new(),
         file,
         cols: &resolved,
         people,
