@@ -144,3 +144,20 @@ mod tests {
         tokenise_run(b"\x00nhs_number,x\n9434765919,a\n123,b\n\"943 476 5919\",\"c\nd\"\n");
     }
 }
+
+/// A spreadsheet from arbitrary bytes (written to a temporary `.xlsx`):
+/// reading it either fails with a typed error or gives CSV, within the
+/// byte limits of [`crate::io::xlsx::LIMITS`], never a panic or an
+/// allocation the size of a claimed sheet.
+pub fn xlsx(data: &[u8]) {
+    let Ok(dir) = tempfile::tempdir() else {
+        return;
+    };
+    let path = dir.path().join("fuzz.xlsx");
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    if let Ok(csv) = crate::io::xlsx::sheet_to_csv(&path, None) {
+        assert!(csv.len() as u64 <= crate::io::xlsx::LIMITS.total_bytes + (1 << 20));
+    }
+}

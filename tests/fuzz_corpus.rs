@@ -9,11 +9,12 @@ use pseudolink::fuzz_targets;
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 4] = [
+const TARGETS: [(&str, Target); 5] = [
     ("canonicaliser", fuzz_targets::canonicaliser),
     ("key_file", fuzz_targets::key_file),
     ("date", fuzz_targets::date),
     ("tokenise_run", fuzz_targets::tokenise_run),
+    ("xlsx", fuzz_targets::xlsx),
 ];
 
 fn inputs(target: &str) -> Vec<Vec<u8>> {

@@ -133,3 +133,35 @@ fn validate_reads_the_first_sheet_by_default_and_names_missing_sheets() {
         stderr(&out)
     );
 }
+
+/// Issue 21, finding 1: the bombs, shipped as fixtures. A 1.5 KB sheet
+/// with a cell at XFD1048576 is read as the two cells it holds (no grid
+/// of the 17 billion cells it spans is ever allocated) and then refused,
+/// naming the limit; a zip whose sheet would unpack to 300 MiB at about
+/// 1,000:1 is refused before anything is unpacked. Both exit 2.
+#[test]
+fn spreadsheet_bombs_are_bounded() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let s = Scratch::new();
+    let out = pl()
+        .args(["validate", "-q"])
+        .arg(fixtures.join("far-cell.xlsx"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("over the limit of 20000000 cells"),
+        "{}",
+        stderr(&out)
+    );
+    let out = pl()
+        .args(["tokenise", "--key"])
+        .arg(s.key())
+        .arg(fixtures.join("zip-bomb.xlsx"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("limit"), "{err}");
+    assert!(out.stdout.is_empty());
+}
