@@ -132,19 +132,6 @@ pub fn tokenise_run(data: &[u8]) {
     assert_eq!(rows, t.rows_valid);
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn targets_accept_simple_inputs() {
-        canonicaliser(b"943 476 5919");
-        key_file(b"# k\n000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n");
-        date(b"2024-02-29");
-        tokenise_run(b"\x00nhs_number,x\n9434765919,a\n123,b\n\"943 476 5919\",\"c\nd\"\n");
-    }
-}
-
 /// A spreadsheet from arbitrary bytes (written to a temporary `.xlsx`):
 /// reading it either fails with a typed error or gives CSV, within the
 /// byte limits of [`crate::io::xlsx::LIMITS`], never a panic or an
@@ -159,5 +146,18 @@ pub fn xlsx(data: &[u8]) {
     }
     if let Ok(csv) = crate::io::xlsx::sheet_to_csv(&path, None) {
         assert!(csv.len() as u64 <= crate::io::xlsx::LIMITS.total_bytes + (1 << 20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_accept_simple_inputs() {
+        canonicaliser(b"943 476 5919");
+        key_file(b"# k\n000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n");
+        date(b"2024-02-29");
+        tokenise_run(b"\x00nhs_number,x\n9434765919,a\n123,b\n\"943 476 5919\",\"c\nd\"\n");
     }
 }
