@@ -357,19 +357,27 @@ fn spawn_tokenise(s: &Scratch, output: &str, extra: &[&str], stderr: Stdio) -> s
         .unwrap()
 }
 
+/// Waits until the run has an output open in `dir` (an unnamed file shows
+/// in /proc as the folder's path), or a named partial file appears.
 fn wait_for_partial(dir: &std::path::Path, child: &mut std::process::Child) -> bool {
     let start = Instant::now();
+    let fds = format!("/proc/{}/fd", child.id());
+    let dir = std::fs::canonicalize(dir).unwrap();
     while start.elapsed() < Duration::from_secs(20) {
         if let Ok(Some(_)) = child.try_wait() {
             return false;
         }
-        let partial = std::fs::read_dir(dir).unwrap().any(|e| {
+        let open_here = std::fs::read_dir(&fds).into_iter().flatten().any(|e| {
+            std::fs::read_link(e.unwrap().path())
+                .is_ok_and(|t| t.starts_with(&dir) && t.to_string_lossy().contains('#'))
+        });
+        let partial = std::fs::read_dir(&dir).unwrap().any(|e| {
             e.unwrap()
                 .file_name()
                 .to_string_lossy()
                 .contains("pseudolink-partial")
         });
-        if partial {
+        if open_here || partial {
             return true;
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -385,7 +393,13 @@ fn killing_tokenise_mid_run_leaves_no_partial_output() {
     let s = Scratch::new();
     s.synth(60000, 200000, 3);
     s.write("out.csv", "precious");
-    let mut child = spawn_tokenise(&s, "out.csv", &["--force"], Stdio::null());
+    let rejects = s.path("rej.csv").to_string_lossy().into_owned();
+    let mut child = spawn_tokenise(
+        &s,
+        "out.csv",
+        &["--force", "--rejects", &rejects],
+        Stdio::null(),
+    );
     let caught = wait_for_partial(s.dir.path(), &mut child);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -395,14 +409,16 @@ fn killing_tokenise_mid_run_leaves_no_partial_output() {
     );
     assert_eq!(s.text("out.csv"), "precious");
     assert!(!s.exists("out.csv.manifest.json"));
+    // Issue 21, finding 10: unnamed temporary files leave nothing at all,
+    // not even a partial file (which could hold rejected NHS numbers).
+    let left: Vec<String> = s
+        .files()
+        .into_iter()
+        .filter(|f| f.contains("partial") || f.contains("rej"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 
     // And with no existing file, nothing appears under the final name.
-    // (First remove the killed run's leftover, so we see this run's.)
-    for f in s.files() {
-        if f.contains("pseudolink-partial") {
-            std::fs::remove_file(s.path(&f)).unwrap();
-        }
-    }
     let mut child = spawn_tokenise(&s, "fresh.csv", &[], Stdio::null());
     let caught = wait_for_partial(s.dir.path(), &mut child);
     child.kill().unwrap();

@@ -157,10 +157,105 @@ pub struct AtomicOutput {
 enum OutputInner {
     Stdout(BufWriter<io::Stdout>),
     File {
-        tmp: BufWriter<tempfile::NamedTempFile>,
+        tmp: BufWriter<TempOut>,
         path: PathBuf,
         force: bool,
     },
+}
+
+/// Where an output is written before it is committed.
+pub enum TempOut {
+    /// An unnamed file in the destination's folder (Linux `O_TMPFILE`): a
+    /// killed run leaves nothing, not even a name.
+    Unnamed(File),
+    /// A named temporary file (mode 0600, removed on drop) where unnamed
+    /// files are not available: a killed run can leave it behind.
+    Named(tempfile::NamedTempFile),
+}
+
+impl Write for TempOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            TempOut::Unnamed(f) => f.write(buf),
+            TempOut::Named(f) => f.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            TempOut::Unnamed(f) => f.flush(),
+            TempOut::Named(f) => f.flush(),
+        }
+    }
+}
+
+impl TempOut {
+    /// A temporary output in `dir` for a file named `name`.
+    fn create(dir: &Path, name: &str) -> io::Result<TempOut> {
+        if let Some(f) = unnamed_in(dir) {
+            return Ok(TempOut::Unnamed(f));
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".pseudolink-partial")
+            .tempfile_in(dir)?;
+        crate::io::interrupt::register(tmp.path().to_path_buf());
+        Ok(TempOut::Named(tmp))
+    }
+
+    fn file(&self) -> &File {
+        match self {
+            TempOut::Unnamed(f) => f,
+            TempOut::Named(t) => t.as_file(),
+        }
+    }
+
+    /// Gives the file the name `path`, which must not exist.
+    fn persist_new(self, path: &Path) -> io::Result<()> {
+        match self {
+            TempOut::Named(t) => t.persist_noclobber(path).map(drop).map_err(|e| e.error),
+            TempOut::Unnamed(f) => link_unnamed(&f, path).or_else(|_| {
+                // No /proc to link through: copy into a named file instead.
+                let mut f = f;
+                use std::io::Seek;
+                f.seek(io::SeekFrom::Start(0))?;
+                let mut t = tempfile::Builder::new()
+                    .prefix(".pseudolink.")
+                    .suffix(".pseudolink-partial")
+                    .tempfile_in(parent_dir(path))?;
+                io::copy(&mut f, &mut t)?;
+                t.as_file().sync_all()?;
+                t.persist_noclobber(path).map(drop).map_err(|e| e.error)
+            }),
+        }
+    }
+}
+
+/// An unnamed file in `dir`, mode 0600, where the system offers one.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn unnamed_in(dir: &Path) -> Option<File> {
+    use rustix::fs::{openat, Mode, OFlags, CWD};
+    let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
+    let fd = openat(CWD, dir, flags, Mode::from_raw_mode(0o600)).ok()?;
+    Some(File::from(fd))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn unnamed_in(_dir: &Path) -> Option<File> {
+    None
+}
+
+/// Links an unnamed file to `path` (failing if `path` exists).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn link_unnamed(f: &File, path: &Path) -> io::Result<()> {
+    use rustix::fs::{linkat, AtFlags, CWD};
+    use std::os::fd::AsRawFd;
+    let proc = format!("/proc/self/fd/{}", f.as_raw_fd());
+    linkat(CWD, proc.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW).map_err(io::Error::from)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn link_unnamed(_f: &File, _path: &Path) -> io::Result<()> {
+    Err(io::Error::other("no unnamed files here"))
 }
 
 impl AtomicOutput {
@@ -175,15 +270,11 @@ impl AtomicOutput {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                let tmp = tempfile::Builder::new()
-                    .prefix(&format!(".{name}."))
-                    .suffix(".pseudolink-partial")
-                    .tempfile_in(parent_dir(p))
-                    .map_err(|source| Error::Write {
+                let tmp =
+                    TempOut::create(&parent_dir(p), &name).map_err(|source| Error::Write {
                         file: label.clone(),
                         source,
                     })?;
-                crate::io::interrupt::register(tmp.path().to_path_buf());
                 Ok(AtomicOutput {
                     inner: OutputInner::File {
                         tmp: BufWriter::with_capacity(256 * 1024, tmp),
@@ -292,7 +383,7 @@ impl AtomicOutput {
             OutputInner::File { tmp, path, force } => {
                 crate::io::interrupt::check()?;
                 let tmp = tmp.into_inner().map_err(|e| err(e.into_error()))?;
-                tmp.as_file().sync_all().map_err(err)?;
+                tmp.file().sync_all().map_err(err)?;
                 let staged = Staged {
                     tmp,
                     path,
@@ -307,7 +398,7 @@ impl AtomicOutput {
 
 /// A written, synced output waiting to be renamed into place.
 pub struct Staged {
-    tmp: tempfile::NamedTempFile,
+    tmp: TempOut,
     path: PathBuf,
     force: bool,
     label: Source,
@@ -411,16 +502,16 @@ fn place(s: Staged) -> Result<(PathBuf, Option<PathBuf>)> {
     } else {
         None
     };
-    match s.tmp.persist_noclobber(&s.path) {
-        Ok(_) => Ok((s.path, aside)),
+    match s.tmp.persist_new(&s.path) {
+        Ok(()) => Ok((s.path, aside)),
         Err(e) => {
             if let Some(a) = &aside {
                 let _ = std::fs::rename(a, &s.path);
             }
-            if e.error.kind() == io::ErrorKind::AlreadyExists {
+            if e.kind() == io::ErrorKind::AlreadyExists {
                 Err(Error::OutputExists { file: s.label })
             } else {
-                Err(err(e.error))
+                Err(err(e))
             }
         }
     }
