@@ -273,6 +273,9 @@ pub enum Error {
         column: String,
         flag: &'static str,
     },
+    /// A file whose SHA-256 is not the one its manifest records.
+    #[error("{file} is not the file its manifest ({manifest}) describes: its SHA-256 differs, so the manifest's key id cannot be trusted for it\n  hint: tokenise the file again (which writes both together); if you changed it on purpose, move the manifest away and, for a cohort, pass --no-manifest")]
+    ManifestDigest { file: Source, manifest: String },
     /// Nobody in the cohort appears in the usage file.
     #[error("nobody in the cohort appears in the usage file ({rows} rows read), so the report would be all zeros\n  hint: the files were most likely made with different keys: compare the key ids (pseudolink key-id --key FILE, and the manifests' key_id), and keep each tokenised file's .manifest.json beside it; if an empty result is really expected, pass --allow-no-matches")]
     NoMatches { rows: u64 },

@@ -1101,3 +1101,34 @@ fn thousands_of_event_types_are_refused_with_a_hint() {
         }
     }
 }
+
+/// Issue 21, finding 4 (the relink side): a token file that is not the one
+/// its manifest describes is refused, not warned about.
+#[test]
+fn a_manifest_for_another_file_is_refused() {
+    let s = Scratch::new();
+    s.write(
+        "in.csv",
+        format!("nhs_number,intervention_date,cohort\n{TOKEN_FREE_NUMBER},2024-01-01,A\n"),
+    );
+    let out = s.tokenise_to("in.csv", "tok.csv", &["-q"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut text = s.text("tok.csv");
+    text.push_str(&format!("{},2024-02-01,B\n", "cd".repeat(32)));
+    s.write("tok.csv", text);
+    s.write(
+        "u.csv",
+        format!("nhs_number,event_date,event_type\n{TOKEN_FREE_NUMBER},2024-02-01,AE\n"),
+    );
+    let out = run(&[
+        "relink",
+        "--cohort",
+        s.path("tok.csv").to_str().unwrap(),
+        "--usage",
+        s.path("u.csv").to_str().unwrap(),
+        "--key",
+        s.key().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("SHA-256 differs"), "{}", stderr(&out));
+}

@@ -226,13 +226,15 @@ fn check_manifest(
     };
     let id = m.key_id().expect("checked when read");
     agree(seen, format!("{what} ({})", shown_path(&path)), id)?;
-    // The file should be the one the manifest describes.
+    // The file must be the one the manifest describes: a manifest beside
+    // another file (a second run's, say) vouches for the wrong key.
+    let _ = msg;
     if let Ok(digest) = crate::provider::manifest::sha256_file(file) {
         if digest != m.sha256 {
-            msg.alert(format!(
-                "warning: {} does not match the SHA-256 in its manifest: it has been changed since it was tokenised",
-                shown_path(file)
-            ));
+            return Err(Error::ManifestDigest {
+                file: Source::Path(file.to_path_buf()),
+                manifest: shown_path(&path),
+            });
         }
     }
     Ok(Some(m))
