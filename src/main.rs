@@ -76,15 +76,21 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
         Command::KeyId(args) => {
-            let id = cmd::key_id::run(&args.options()?)?;
+            let opts = args.options()?;
+            let id = cmd::key_id::run(&opts)?;
+            opts.messages
+                .say(format!("key id: {id} (read aloud: {})", id.spoken()));
             stdout(&format!("{id}\n"))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate(args) => {
             let opts = args.options()?;
             let summary = cmd::validate::run(&opts)?;
-            if !opts.messages.quiet {
-                stdout(&summary.render("valid"))?;
+            // As tokenise reports: the summary and what was written, on
+            // standard error.
+            opts.messages.say(summary.render("valid").trim_end());
+            if let Some(p) = &opts.rejects {
+                opts.messages.say(format!("wrote {}", shown_path(p)));
             }
             if summary.tally.rows_rejected() > 0 {
                 Ok(ExitCode::from(1))
@@ -138,6 +144,12 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                     shown_path(&paths[2]),
                     truth.rows.2
                 ));
+                if truth.rows.1 < spec.referred {
+                    cmd::eprint_line(&format!(
+                        "note: {} referred, not the {} asked: referral is drawn at random, more often after a spell of high use, so a population gives about the number asked, fewer when it is small; ask for more with --people, or use a larger --population",
+                        truth.rows.1, spec.referred
+                    ));
+                }
                 for (t, counterfactual, actual) in &truth.post_events {
                     cmd::eprint_line(&format!(
                         "true effect on {t} per referred person: {:.4} (post-window events {actual} with the effect, {counterfactual} without, over {} referred people still registered when their post window ended)",

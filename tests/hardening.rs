@@ -298,7 +298,7 @@ fn hostile_csv_shapes() {
     s.write("h.csv", "nhs_number");
     let out = run(&["validate", s.path("h.csv").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(stdout(&out).contains("rows read: 0"));
+    assert!(stderr(&out).contains("rows read: 0"));
     s.write("nonl.csv", format!("nhs_number\n{n}"));
     let out = run(&[
         "tokenise",

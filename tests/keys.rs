@@ -133,7 +133,11 @@ fn a_key_readable_by_others_is_warned_about() {
         .arg(s.key())
         .output()
         .unwrap();
-    assert_eq!(stderr(&out), "");
+    // No warning now: only the id, grouped for reading aloud.
+    assert_eq!(
+        stderr(&out),
+        "key id: e8a99eb43869d8af (read aloud: e8a9 9eb4 3869 d8af)\n"
+    );
 }
 
 /// Runs `key-id` on a bad key file: exit 2, and the message says `expect`.

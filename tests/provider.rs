@@ -128,7 +128,7 @@ fn round_trip_with_manifest_and_rejects() {
         summary.contains("rows read: 34  tokenised: 31  rejected: 3"),
         "{summary}"
     );
-    assert!(summary.contains("duplicate numbers: 1"), "{summary}");
+    assert!(summary.contains("repeated numbers: 1"), "{summary}");
     // stderr is not a terminal here: no progress bar.
     assert!(
         !summary.contains("ETA") && !summary.contains("rows/s"),
@@ -308,7 +308,7 @@ fn validate_exit_codes_and_rejects() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("rows read: 1  valid: 1  rejected: 0"));
+    assert!(stderr(&out).contains("rows read: 1  valid: 1  rejected: 0"));
 
     s.write(
         "bad.csv",
@@ -322,7 +322,11 @@ fn validate_exit_codes_and_rejects() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let summary = stdout(&out);
+    let summary = stderr(&out);
+    assert!(
+        summary.contains("wrote ") && summary.contains("rej.csv"),
+        "{summary}"
+    );
     for code in [
         "placeholder",
         "check_digit_10",
@@ -539,7 +543,7 @@ fn numbers_outside_england_are_counted_by_range_not_rejected() {
 
     let out = validate_column(&s, "in.csv", "nhs_number");
     assert_eq!(out.status.code(), Some(0), "all valid: {}", stderr(&out));
-    let summary = stdout(&out);
+    let summary = stderr(&out);
     assert!(summary.contains("valid: 10  rejected: 0"), "{summary}");
     assert!(
         summary.contains("warning: 6 valid numbers are outside the ranges issued in England, Wales and the Isle of Man"),

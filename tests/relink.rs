@@ -176,7 +176,7 @@ fn known_table_exact_and_with_hes_disclosure() {
     let err = stderr(&out);
     assert!(err.contains("NOT fit for release"), "{err}");
     assert!(
-        err.contains("cohort: 21 rows, 20 people (1 duplicate tokens"),
+        err.contains("cohort: 21 rows, 20 people (1 repeat referral;"),
         "{err}"
     );
     assert!(

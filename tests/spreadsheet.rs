@@ -94,9 +94,9 @@ fn validate_reads_the_first_sheet_by_default_and_names_missing_sheets() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out).contains("rows read: 5  valid: 3  rejected: 2"),
+        stderr(&out).contains("rows read: 5  valid: 3  rejected: 2"),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
     let out = pl()
         .arg("validate")

@@ -39,6 +39,15 @@ pub fn eprint_line(line: &str) {
     anstream::eprintln!("{style}{prefix}{style:#}{rest}");
 }
 
+/// "1 row", "2 rows": a count with its noun in the right number.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 /// Where messages for the user go: stderr, unless `--quiet`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Messages {

@@ -119,16 +119,34 @@ impl Summary {
         for (reason, n) in t.by_reason.iter().filter(|(_, n)| *n > 0) {
             let _ = writeln!(s, "  {:<22} {:>9}  {}", reason.code(), n, reason.explain());
         }
-        let _ = writeln!(
-            s,
-            "duplicate numbers: {}  test-range numbers (999...): {}",
-            self.duplicate_numbers, t.test_range
-        );
+        // Many repeats mean an extract of events (a row per event), where
+        // they are normal; a few mean repeated referrals.
+        if t.rows_valid > 0 && self.duplicate_numbers * 5 > t.rows_valid {
+            let people = t.rows_valid - self.duplicate_numbers;
+            let _ = writeln!(
+                s,
+                "{} for {}: {:.1} rows per person on average (normal for an extract of events)  test-range numbers (999...): {}",
+                crate::cmd::count(t.rows_valid, "row", "rows"),
+                crate::cmd::count(people, "person", "people"),
+                t.rows_valid as f64 / people.max(1) as f64,
+                t.test_range
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "repeated numbers: {}  test-range numbers (999...): {}",
+                self.duplicate_numbers, t.test_range
+            );
+        }
         if t.outside.total() > 0 {
             let _ = writeln!(
                 s,
-                "warning: {} valid numbers are outside the ranges issued in England, Wales and the Isle of Man (they are kept and counted as valid):",
-                t.outside.total()
+                "warning: {} outside the ranges issued in England, Wales and the Isle of Man (kept and counted as valid):",
+                crate::cmd::count(
+                    t.outside.total(),
+                    "valid number is",
+                    "valid numbers are"
+                )
             );
             for (range, n) in t.outside.iter().filter(|(_, n)| *n > 0) {
                 let _ = writeln!(s, "  {:<22} {:>9}  {}", range.code(), n, range.explain());

@@ -117,10 +117,10 @@ impl Outcome {
         }
         let _ = writeln!(
             s,
-            "cohort: {} rows, {} people ({} duplicate tokens; the earliest intervention is kept)",
-            c.rows_read,
-            c.len(),
-            c.duplicate_tokens
+            "cohort: {}, {} ({}; the earliest intervention is kept)",
+            crate::cmd::count(c.rows_read, "row", "rows"),
+            crate::cmd::count(c.len() as u64, "person", "people"),
+            crate::cmd::count(c.duplicate_tokens, "repeat referral", "repeat referrals")
         );
         let (start, end, inferred) = self.coverage;
         let _ = writeln!(

@@ -143,9 +143,24 @@ pub fn resolve_column(
                 let nn = normalise_name(n);
                 nn == nw || (nw.len() >= 4 && edit_distance(&nn, &nw) <= 2)
             });
-            let hint = match close {
-                Some(n) => format!("; did you mean {flag} {n:?}?"),
-                None => String::new(),
+            // A header read whole because its delimiter was another.
+            let joined = header.names.iter().find_map(|n| {
+                if n.contains('\t') {
+                    Some("tab")
+                } else if n.contains(';') {
+                    Some(";")
+                } else {
+                    None
+                }
+            });
+            let hint = match (close, joined) {
+                (Some(n), _) => format!("; did you mean {flag} {n:?}?"),
+                (None, Some(d)) => format!(
+                    "\n  hint: the header holds {} characters, so this file is likely {}-separated: give the matching delimiter option (--delimiter {d}, or for relink --cohort-delimiter/--usage-delimiter/--population-delimiter {d})",
+                    if d == "tab" { "tab" } else { "semicolon" },
+                    if d == "tab" { "tab" } else { "semicolon" }
+                ),
+                (None, None) => String::new(),
             };
             Err(Error::MissingColumn {
                 file: file.clone(),
