@@ -1,9 +1,9 @@
-//! The re-link report: per-group pre/post tables with disclosure control
-//! (docs/SPEC.md sections 6 and 7), as CSV and as a terminal table.
+//! The re-link report's exact figures: per group and event type, the counts
+//! of docs/SPEC.md sections 6 to 8, and the terminal table.
 //!
-//! Every [`Row`] holds exact values; disclosure is applied only when cells
-//! are made ([`Row::cells`]), so the CSV, the terminal table and the HTML
-//! page release the same cells.
+//! Every [`Row`] holds exact values; disclosure control is applied once, in
+//! [`super::release`], and the CSV, the terminal table and the HTML page
+//! all show the same released cells.
 
 use crate::relink::cohort::Cohort;
 pub use crate::relink::disclosure::Disclosure;
