@@ -39,9 +39,11 @@ const POST: RGBColor = RGBColor(0x00, 0x96, 0x39); // NHS green
 /// count is suppressed).
 fn chart_svg(title: &str, bars: &[(String, Option<u64>, Option<u64>)]) -> String {
     let mut svg = String::new();
-    let width = 160 + 110 * bars.len().max(1) as u32;
+    // Room for every label in full: labels are never cut.
+    let longest = bars.iter().map(|b| b.0.chars().count()).max().unwrap_or(0) as u32;
+    let width = 160 + (110u32).max(8 * longest + 10) * bars.len().max(1) as u32;
     let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
-        let root = SVGBackend::with_string(&mut svg, (width.min(1100), 380)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (width.min(2400), 380)).into_drawing_area();
         root.fill(&WHITE)?;
         let max = bars
             .iter()
@@ -64,7 +66,7 @@ fn chart_svg(title: &str, bars: &[(String, Option<u64>, Option<u64>)]) -> String
         let label = |v: &SegmentValue<u32>| match v {
             SegmentValue::CenterOf(i) => bars
                 .get(*i as usize)
-                .map(|b| shorten(&b.0))
+                .map(|b| b.0.clone())
                 .unwrap_or_default(),
             _ => String::new(),
         };
@@ -228,15 +230,6 @@ fn event_study_section(h: &mut String, table: &Table) {
     h.push_str("</div>\n");
 }
 
-fn shorten(s: &str) -> String {
-    if s.chars().count() > 18 {
-        let head: String = s.chars().take(17).collect();
-        format!("{head}…")
-    } else {
-        s.to_string()
-    }
-}
-
 fn released(cell: &str) -> Option<u64> {
     cell.parse().ok()
 }
@@ -298,27 +291,14 @@ pub fn render(outcome: &Outcome, months: i32) -> String {
     }
     h.push_str("</div>\n");
 
-    // The table, exactly as in the CSV.
-    h.push_str("<h2>The numbers</h2>\n<div class=\"table\"><table>\n<thead><tr>");
-    for name in &header {
-        // Let long column names break after underscores.
-        let _ = write!(h, "<th>{}</th>", escape(name).replace('_', "_<wbr>"));
+    // The numbers, as in the CSV, a table per family of measures so that
+    // each fits a laptop screen and an A4 page.
+    h.push_str("<h2>The numbers</h2>\n");
+    let value_name = outcome.usage.value_column.clone();
+    for (title, columns) in families(&header, value_name.as_deref()) {
+        let _ = writeln!(h, "<h3>{}</h3>", escape(&title));
+        html_table(&mut h, &release.report, &columns, first_total);
     }
-    h.push_str("</tr></thead>\n<tbody>\n");
-    for (i, row) in cells.iter().enumerate() {
-        let class = if i >= first_total {
-            " class=\"total\""
-        } else {
-            ""
-        };
-        let _ = write!(h, "<tr{class}>");
-        for (k, cell) in row.iter().enumerate() {
-            let num = if k > groups { " class=\"num\"" } else { "" };
-            let _ = write!(h, "<td{num}>{}</td>", escape(cell));
-        }
-        h.push_str("</tr>\n");
-    }
-    h.push_str("</tbody>\n</table></div>\n");
 
     change_sentences(&mut h, outcome, disclosure, &header, &cells, &total_rows);
     if let Some(c) = &outcome.comparison {
@@ -437,6 +417,185 @@ fn net_cost_words(net: &str, lo: &str, hi: &str, service: Option<&str>) -> Strin
     }
     s.push_str("</li>\n");
     s
+}
+
+/// The report's columns in families, each shown as its own table after
+/// the group columns and the event type.
+fn families(header: &[String], value: Option<&str>) -> Vec<(String, Vec<String>)> {
+    let has = |c: &str| header.iter().any(|h| h == c);
+    let pick = |cols: &[&str]| -> Vec<String> {
+        cols.iter()
+            .filter(|c| has(c))
+            .map(|c| c.to_string())
+            .collect()
+    };
+    let mut out = vec![(
+        "Events before and after".to_string(),
+        pick(&[
+            "patients",
+            "pre_events",
+            "post_events",
+            "pre_per_patient",
+            "post_per_patient",
+            "change_pct",
+            "p_value",
+        ]),
+    )];
+    let mut changed = pick(&[
+        "patients",
+        "patients_with_pre_event",
+        "patients_with_post_event",
+        "patients_decreased",
+        "patients_unchanged",
+        "patients_increased",
+    ]);
+    changed.extend(
+        header
+            .iter()
+            .filter(|h| h.starts_with("patients_within_") || h.starts_with("pct_within_"))
+            .cloned(),
+    );
+    out.push(("Whose use changed".to_string(), changed));
+    if let Some(v) = value {
+        out.push((
+            format!("Sums of {v} (for example bed days)"),
+            pick(&[
+                "pre_value",
+                "post_value",
+                "value_change_pct",
+                "value_p_value",
+            ]),
+        ));
+    }
+    if has("matched_cases") {
+        out.push((
+            "Against the matched comparison group".to_string(),
+            pick(&[
+                "matched_cases",
+                "case_pre_per_patient_matched",
+                "case_post_per_patient_matched",
+                "controls",
+                "control_pre_per_patient",
+                "control_post_per_patient",
+                "did_per_patient",
+                "did_ci_low",
+                "did_ci_high",
+            ]),
+        ));
+    }
+    out
+}
+
+/// A column's heading in words.
+fn heading(column: &str) -> String {
+    let known = [
+        ("event_type", "Event"),
+        ("patients", "People"),
+        ("pre_events", "Before"),
+        ("post_events", "After"),
+        ("pre_per_patient", "Before, per person"),
+        ("post_per_patient", "After, per person"),
+        ("change_pct", "Change %"),
+        ("p_value", "p-value"),
+        ("patients_with_pre_event", "People with an event before"),
+        ("patients_with_post_event", "People with an event after"),
+        ("patients_decreased", "Fewer after"),
+        ("patients_unchanged", "The same"),
+        ("patients_increased", "More after"),
+        ("pre_value", "Before"),
+        ("post_value", "After"),
+        ("value_change_pct", "Change %"),
+        ("value_p_value", "p-value"),
+        ("matched_cases", "Matched people"),
+        (
+            "case_pre_per_patient_matched",
+            "Matched: before, per person",
+        ),
+        (
+            "case_post_per_patient_matched",
+            "Matched: after, per person",
+        ),
+        ("controls", "Comparison people"),
+        ("control_pre_per_patient", "Comparison: before, per person"),
+        ("control_post_per_patient", "Comparison: after, per person"),
+        ("did_per_patient", "Estimated difference per person"),
+        ("did_ci_low", "95% interval from"),
+        ("did_ci_high", "to"),
+    ];
+    if let Some((_, h)) = known.iter().find(|(c, _)| *c == column) {
+        return h.to_string();
+    }
+    if let Some(d) = column.strip_prefix("patients_within_") {
+        return format!("People with an event within {}", d.replace('d', " days"));
+    }
+    if let Some(d) = column.strip_prefix("pct_within_") {
+        return format!("% within {}", d.replace('d', " days"));
+    }
+    column.replace('_', " ")
+}
+
+/// A p-value for reading: `< 0.001`, or three decimals.
+fn p_value_words(cell: &str) -> String {
+    match cell.parse::<f64>() {
+        Ok(p) if p < 0.001 => "< 0.001".into(),
+        Ok(p) => format!("{p:.3}"),
+        Err(_) => cell.to_string(),
+    }
+}
+
+/// An event type's name in words, with its code: built-in names for the
+/// common codes.
+pub fn type_name(code: &str) -> String {
+    match code {
+        "AE" => "A&E attendances (AE)".into(),
+        "NEL" => "emergency admissions (NEL)".into(),
+        "EL" => "elective admissions (EL)".into(),
+        "OP" => "outpatient appointments (OP)".into(),
+        other => other.to_string(),
+    }
+}
+
+/// One table of the report: the group columns, the event type, `columns`.
+fn html_table(h: &mut String, table: &Table, columns: &[String], first_total: usize) {
+    let labels = table.labels;
+    let picked: Vec<usize> = (0..labels)
+        .chain(columns.iter().filter_map(|c| table.col(c)))
+        .collect();
+    h.push_str("<div class=\"table\"><table>\n<thead><tr>");
+    for &k in &picked {
+        let name = &table.header[k];
+        let words = if k + 1 < labels {
+            name.replace('_', " ")
+        } else {
+            heading(name)
+        };
+        let _ = write!(h, "<th>{}</th>", escape(&words));
+    }
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for (i, row) in table.strings().iter().enumerate() {
+        let class = if i >= first_total {
+            " class=\"total\""
+        } else {
+            ""
+        };
+        let _ = write!(h, "<tr{class}>");
+        for &k in &picked {
+            let cell = &row[k];
+            let name = table.header[k].as_str();
+            let (class, text) = if k + 1 == labels {
+                ("", type_name(cell))
+            } else if k < labels {
+                ("", cell.clone())
+            } else if name.ends_with("p_value") {
+                (" class=\"num\"", p_value_words(cell))
+            } else {
+                (" class=\"num\"", thousands(cell))
+            };
+            let _ = write!(h, "<td{class}>{}</td>", escape(&text));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody>\n</table></div>\n");
 }
 
 /// A released number with thousands separators for reading: `7990140`
@@ -752,7 +911,9 @@ h1{color:#005eb8;font-size:1.8em}h2{border-bottom:2px solid #005eb8;padding-bott
 figcaption{font-size:.9em;color:#4c6272}
 .table{overflow-x:auto}table{border-collapse:collapse;font-size:.9em;width:100%}th,td{border:1px solid #d8dde0;padding:.3em .5em;text-align:left}
 th{background:#f0f4f5}td.num{text-align:right;font-variant-numeric:tabular-nums}tr.total td{font-weight:bold;background:#f7f9fa}
-.meta{color:#4c6272;font-size:.85em;margin-top:2em}code{background:#f0f4f5;padding:0 .2em}";
+.meta{color:#4c6272;font-size:.85em;margin-top:2em}code{background:#f0f4f5;padding:0 .2em}
+h3{margin-bottom:.3em}th{overflow-wrap:break-word}
+@media print{body{max-width:none;margin:0;font-size:10pt}.charts{display:block}figure{break-inside:avoid;border:none;overflow:visible}table{font-size:8.5pt}tr,figure,li{break-inside:avoid}h2{break-after:avoid}.table{overflow:visible}}";
 
 #[cfg(test)]
 mod tests {

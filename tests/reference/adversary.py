@@ -361,7 +361,7 @@ def attack(d, unit_costs=None, months=6):
         text = re.sub(r"<svg.*?</svg>", " ", text, flags=re.S)
         text = re.sub(r'<p class="meta">.*?</p>', " ", text, flags=re.S)
         text = html.unescape(re.sub(r"<[^>]+>", " ", text))
-        for m in re.finditer(r"(?<![\d.\-:/])(\d{1,3}(?:,\d{3})+|\d+)(?![\d.\-:/%d])", text):
+        for m in re.finditer(r"(?<![\d.\-:/,])(\d{1,3}(?:,\d{3})+|\d+)(?![\d.\-:/%d]|,\d)", text):
             n = m.group(1).replace(",", "")
             if int(n) < 8 or n in released or int(n) % 5 == 0:
                 continue
