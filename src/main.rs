@@ -144,7 +144,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                     shown_path(&paths[2]),
                     truth.rows.2
                 ));
-                if truth.rows.1 < spec.referred {
+                if truth.rows.1 * 20 < spec.referred * 19 {
                     cmd::eprint_line(&format!(
                         "note: {} referred, not the {} asked: referral is drawn at random, more often after a spell of high use, so a population gives about the number asked, fewer when it is small; ask for more with --people, or use a larger --population",
                         truth.rows.1, spec.referred

@@ -706,7 +706,8 @@ fn comparison_section(
         if outcome.cohort.match_columns.is_empty() {
             "ICB".to_string()
         } else {
-            escape(&outcome.cohort.match_columns.join(", "))
+            // Matched characteristics in words: `age_band` reads "age band".
+            escape(&outcome.cohort.match_columns.join(", ").replace('_', " "))
         }
     );
     h.push_str("<div class=\"charts\">\n");
