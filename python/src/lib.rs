@@ -109,29 +109,31 @@ impl Key {
 
     /// The token of every cell of a column (pandas, polars, pyarrow), as
     /// the same kind of column; see `pseudolink.tokens`.
-    #[pyo3(signature = (column, threads = 0))]
+    #[pyo3(signature = (column, threads = 0, allow_float = false))]
     fn tokens<'py>(
         slf: &Bound<'py, Self>,
         column: &Bound<'py, PyAny>,
         threads: usize,
+        allow_float: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         py.import("pseudolink")?
             .getattr("tokens")?
-            .call1((slf, column, threads))
+            .call1((slf, column, threads, allow_float))
     }
 
     /// The reason code of every cell of a column; see `pseudolink.reasons`.
-    #[pyo3(signature = (column, threads = 0))]
+    #[pyo3(signature = (column, threads = 0, allow_float = false))]
     fn reasons<'py>(
         slf: &Bound<'py, Self>,
         column: &Bound<'py, PyAny>,
         threads: usize,
+        allow_float: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         py.import("pseudolink")?
             .getattr("reasons")?
-            .call1((column, threads))
+            .call1((column, threads, allow_float))
     }
 
     fn __repr__(&self) -> String {

@@ -250,3 +250,73 @@ def test_relink_never_writes_an_nhs_number_even_to_a_temporary_file(tmp_path, mo
     assert df["post_events"].tolist() == ["1", "1"]  # group A, then Total
     assert seen, "the temporary files were inspected"
     assert not any(number in text or "943 476 5919" in text for text in seen)
+
+
+# Issue 22, item 1: no silent rounding, ever.
+
+def test_float_columns_are_refused_and_name_the_fix(key):
+    n = 4755167507  # float32 turns it into 4755167744, which passes Modulus 11
+    for column in (
+        pd.Series([float(n)], dtype="float32"),
+        pd.Series([float(n)], dtype="float64"),
+        pl.Series("nhs_number", [float(n)]),
+        pa.array([float(n)], type=pa.float32()),
+        pa.array([float(n)], type=pa.float64()),
+    ):
+        for call in (lambda c: key.tokens(c), lambda c: pseudolink.reasons(c)):
+            with pytest.raises(pseudolink.PseudolinkError) as e:
+                call(column)
+            message = str(e.value)
+            assert "float" in message and 'dtype={"nhs_number": str}' in message, message
+            assert "4755167507" not in message and "4.755" not in message
+
+
+def test_a_spreadsheets_scientific_notation_read_by_pandas_is_refused(key, tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("nhs_number\n4.06E+09\n")
+    column = pd.read_csv(p)["nhs_number"]
+    assert column.dtype == "float64"
+    with pytest.raises(pseudolink.PseudolinkError):
+        key.tokens(column)
+    # Read as text, as the message says: the command line's reason.
+    column = pd.read_csv(p, dtype={"nhs_number": str})["nhs_number"]
+    assert list(pseudolink.reasons(column)) == ["scientific_notation"]
+
+
+def test_float64_whole_numbers_only_when_asked(key):
+    n = "9434765919"
+    got = key.tokens(pd.Series([float(n), float("nan")]), allow_float=True)
+    assert got[0] == key.token(n) and pd.isna(got[1])
+    # float32 stays refused even when asked: it cannot hold ten digits.
+    with pytest.raises(pseudolink.PseudolinkError):
+        key.tokens(pa.array([float(n)], type=pa.float32()), allow_float=True)
+
+
+def test_decimals_with_scale_zero_are_exact(key):
+    import decimal
+
+    col = pa.array([decimal.Decimal("9434765919"), None], type=pa.decimal128(10, 0))
+    got = key.tokens(col).to_pylist()
+    assert got == [key.token("9434765919"), None]
+    with pytest.raises(pseudolink.PseudolinkError):
+        key.tokens(pa.array([decimal.Decimal("1.5")], type=pa.decimal128(10, 1)))
+
+
+def test_mixed_object_columns_are_read_cell_by_cell(key):
+    # As pd.read_excel gives them: ints, text, None, NaN, and text that is not a number.
+    column = pd.Series([9434765919, "943 476 5919", None, float("nan"), "943476591x"], dtype=object)
+    reasons = list(pseudolink.reasons(column))
+    assert reasons[:2] == [None, None]
+    assert reasons[2:] == ["empty", "empty", "invalid_character"]
+    tokens = list(key.tokens(column))
+    assert tokens[0] == tokens[1] == key.token("9434765919")
+
+
+def test_missing_values_are_empty_from_every_library():
+    for column in (
+        pd.Series([None, float("nan")], dtype=object),
+        pd.Series(["x", None], dtype="string").iloc[1:],
+        pl.Series("n", [None], dtype=pl.String),
+        pa.array([None], type=pa.string()),
+    ):
+        assert all(r == "empty" for r in list(pseudolink.reasons(column))), column

@@ -54,14 +54,54 @@ __all__ = [
 ]
 
 
-def _to_arrow(column: Any) -> tuple[pa.Array, str, Any]:
+_FLOAT_HINT = (
+    "a column of floating-point numbers ({dtype}) cannot be tokenised safely: a float may already have "
+    "rounded an NHS number into somebody else's (float32 turns 4755167507 into 4755167744), and a "
+    "spreadsheet's 9.43E+09 arrives as 9430000000.0. Read the column as text instead: for pandas, "
+    "pd.read_csv(..., dtype={{\"nhs_number\": str}}); for polars, pl.read_csv(..., schema_overrides="
+    "{{\"nhs_number\": pl.String}}); for pyarrow, ConvertOptions(column_types={{\"nhs_number\": pa.string()}}). "
+    "Only if the values were never in a spreadsheet or a float32, pass allow_float=True (float64 whole "
+    "numbers below 2**53 are then taken as their digits)."
+)
+
+
+def _cell_text(v: Any) -> Optional[str]:
+    """One cell of a mixed (object) column as the command line would see
+    it: text as it is, an integer as its digits, a whole float below 2**53
+    (a spreadsheet's number cell) as its digits, any other float as its
+    text; None, NaN and pandas' NA as missing."""
+    if v is None or v is getattr(__import__("pandas"), "NA", object()):
+        return None
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, float):
+        if v != v:
+            return None
+        if v.is_integer() and abs(v) < 2**53:
+            return str(int(v))
+        return repr(v)
+    if isinstance(v, int):
+        return str(v)
+    return str(v)
+
+
+def _to_arrow(column: Any, allow_float: bool = False) -> tuple[pa.Array, str, Any]:
     """The column as one Arrow string array, the kind it came as, and what
-    is needed to give the result back in that kind (a pandas index)."""
+    is needed to give the result back in that kind (a pandas index).
+    Missing values (None, NaN, NA, null) are nulls, which are ``empty``.
+    Float columns are refused unless ``allow_float`` (see ``_FLOAT_HINT``);
+    decimals with scale 0 are exact and taken as their digits; mixed object
+    columns are read cell by cell, as the command line reads a spreadsheet."""
     kind, extra = "arrow", None
     mod = type(column).__module__.split(".")[0]
     if mod == "pandas":
         kind, extra = "pandas", (column.index, column.name)
-        arr = pa.Array.from_pandas(column)
+        if str(column.dtype) == "object":
+            arr = pa.array([_cell_text(v) for v in column], type=pa.large_string())
+        elif str(column.dtype).startswith(("float", "Float")) and not allow_float:
+            raise PseudolinkError(_FLOAT_HINT.format(dtype=column.dtype))
+        else:
+            arr = pa.Array.from_pandas(column)
     elif mod == "polars":
         kind, extra = "polars", column.name
         arr = column.to_arrow()
@@ -69,7 +109,7 @@ def _to_arrow(column: Any) -> tuple[pa.Array, str, Any]:
         arr = column
     elif isinstance(column, (list, tuple)):
         kind = "list"
-        arr = pa.array(column)
+        arr = pa.array([_cell_text(v) for v in column], type=pa.large_string())
     else:
         raise TypeError(
             "expected a pandas Series, a polars Series, a pyarrow Array or ChunkedArray, or a list; "
@@ -83,16 +123,26 @@ def _to_arrow(column: Any) -> tuple[pa.Array, str, Any]:
     if getattr(pa.types, "is_string_view", lambda _: False)(arr.type):
         arr = arr.cast(pa.large_string())
     if pa.types.is_floating(arr.type):
-        # A spreadsheet's numbers: whole values become their digits (the
-        # SPEC's ".0" rule), anything else its text, which is then judged.
-        whole = pc.equal(arr, pc.floor(arr))
-        as_int = pc.if_else(whole, pc.cast(pc.if_else(whole, arr, 0), pa.int64(), safe=False), None)
+        if not allow_float or not pa.types.is_float64(arr.type):
+            raise PseudolinkError(_FLOAT_HINT.format(dtype=arr.type))
+        # Opted in: whole values below 2**53 become their digits; NaN is
+        # missing; anything else is refused as text would be.
+        arr = pc.if_else(pc.is_nan(arr), None, arr)
+        whole = pc.and_(pc.equal(arr, pc.floor(arr)), pc.less(pc.abs(arr), 2.0**53))
+        as_int = pc.cast(pc.if_else(whole, arr, 0.0), pa.int64(), safe=False)
         arr = pc.if_else(whole, pc.cast(as_int, pa.large_string()), pc.cast(arr, pa.large_string()))
+    if pa.types.is_decimal(arr.type):
+        if arr.type.scale != 0:
+            raise PseudolinkError(
+                f"a decimal column with {arr.type.scale} decimal places ({arr.type}) is not NHS numbers; "
+                "NHS numbers are whole: numeric(10,0)"
+            )
+        arr = pc.cast(arr, pa.large_string())
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         if pa.types.is_null(arr.type) or pa.types.is_integer(arr.type):
             arr = pc.cast(arr, pa.large_string())
         else:
-            raise TypeError(f"the column holds {arr.type}, not text or numbers")
+            raise PseudolinkError(f"the column holds {arr.type}, not text or whole numbers")
     return arr, kind, extra
 
 
@@ -131,20 +181,24 @@ def _back(result: pa.Array, kind: str, extra: Any) -> Any:
     return result
 
 
-def tokens(key: Key, column: Any, threads: int = 0) -> Any:
+def tokens(key: Key, column: Any, threads: int = 0, allow_float: bool = False) -> Any:
     """The token of every cell in ``column`` (null where the cell is not a
     valid NHS number), as the same kind of column. ``threads=0`` uses every
-    core. Same as ``key.tokens(column)``."""
-    arr, kind, extra = _to_arrow(column)
+    core. Same as ``key.tokens(column)``. A float column is refused (it may
+    already have rounded a number into somebody else's) unless
+    ``allow_float=True``, which is unsafe for anything that passed through a
+    spreadsheet."""
+    arr, kind, extra = _to_arrow(column, allow_float)
     r = _run(arr, key, threads)
     return _back(_array(len(arr), r["token_validity"], r["token_offsets"], r["tokens"]), kind, extra)
 
 
-def reasons(column: Any, threads: int = 0) -> Any:
+def reasons(column: Any, threads: int = 0, allow_float: bool = False) -> Any:
     """The SPEC reason code of every cell in ``column`` (null where the
-    cell is a valid NHS number; a null cell is ``empty``), as the same kind
-    of column. Needs no key."""
-    arr, kind, extra = _to_arrow(column)
+    cell is a valid NHS number; a missing cell, whatever the library calls
+    it, is ``empty``), as the same kind of column. Needs no key. Float
+    columns are refused as for ``tokens``."""
+    arr, kind, extra = _to_arrow(column, allow_float)
     r = _run(arr, None, threads)
     return _back(_array(len(arr), r["reason_validity"], r["reason_offsets"], r["reasons"]), kind, extra)
 

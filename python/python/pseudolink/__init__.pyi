@@ -13,10 +13,10 @@ from ._pseudolink import (
     check as check,
 )
 
-def tokens(key: Key, column: Any, threads: int = 0) -> Any:
+def tokens(key: Key, column: Any, threads: int = 0, allow_float: bool = False) -> Any:
     """Tokens of every cell of a pandas/polars Series or pyarrow array, as the same kind; null where invalid."""
 
-def reasons(column: Any, threads: int = 0) -> Any:
+def reasons(column: Any, threads: int = 0, allow_float: bool = False) -> Any:
     """Reason codes of every cell, as the same kind of column; null where valid."""
 
 def relink(

@@ -33,9 +33,9 @@ class Key:
         """16 hex characters that identify the key without revealing it."""
     def token(self, cell: str) -> str:
         """The 64-character token of one cell; raises InvalidNhsNumber."""
-    def tokens(self, column: Any, threads: int = 0) -> Any:
+    def tokens(self, column: Any, threads: int = 0, allow_float: bool = False) -> Any:
         """Tokens of a whole column (pandas/polars Series, pyarrow array), nulls where invalid."""
-    def reasons(self, column: Any, threads: int = 0) -> Any:
+    def reasons(self, column: Any, threads: int = 0, allow_float: bool = False) -> Any:
         """Reason codes of a whole column, nulls where valid."""
 
 def _column(key: Optional[Key], *args: Any) -> dict: ...
