@@ -56,8 +56,9 @@ __all__ = [
 
 _FLOAT_HINT = (
     "a column of floating-point numbers ({dtype}) cannot be tokenised safely: a float may already have "
-    "rounded an NHS number into somebody else's (float32 turns 4755167507 into 4755167744), and a "
-    "spreadsheet's 9.43E+09 arrives as 9430000000.0. Read the column as text instead: for pandas, "
+    "rounded an NHS number into somebody else's (float32 keeps only about seven digits), and a "
+    "spreadsheet's scientific notation arrives as a float whose last digits are gone. Read the column "
+    "as text instead: for pandas, "
     "pd.read_csv(..., dtype={{\"nhs_number\": str}}); for polars, pl.read_csv(..., schema_overrides="
     "{{\"nhs_number\": pl.String}}); for pyarrow, ConvertOptions(column_types={{\"nhs_number\": pa.string()}}). "
     "Only if the values were never in a spreadsheet or a float32, pass allow_float=True (float64 whole "
@@ -200,7 +201,10 @@ def reasons(column: Any, threads: int = 0, allow_float: bool = False) -> Any:
     columns are refused as for ``tokens``."""
     arr, kind, extra = _to_arrow(column, allow_float)
     r = _run(arr, None, threads)
-    return _back(_array(len(arr), r["reason_validity"], r["reason_offsets"], r["reasons"]), kind, extra)
+    result = _array(len(arr), r["reason_validity"], r["reason_offsets"], r["reasons"])
+    # A missing cell is empty, whichever library's missing value it was.
+    result = pc.if_else(pc.is_null(arr), pa.scalar("empty", pa.large_string()), result)
+    return _back(result, kind, extra)
 
 
 def _as_table(table: Any) -> pa.Table:
