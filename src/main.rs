@@ -101,9 +101,6 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Relink(args) => {
             let opts = args.options()?;
             let msg = opts.messages;
-            if opts.disclosure == pseudolink::relink::report::Disclosure::None {
-                msg.alert("warning: --disclosure none: the report shows exact small numbers and is NOT fit for release outside the ICB's analysts");
-            }
             let outcome = cmd::relink::run(&opts)?;
             msg.say(outcome.summary(opts.months).trim_end());
             msg.say("");

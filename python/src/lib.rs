@@ -36,6 +36,13 @@ pyo3::create_exception!(
     "An error from pseudolink, with the same message the command line prints."
 );
 
+pyo3::create_exception!(
+    _pseudolink,
+    PseudolinkWarning,
+    pyo3::exceptions::PyUserWarning,
+    "A safety warning from pseudolink (a key others can read, exact output, a record-level file, few matches): the same text the command line prints."
+);
+
 fn invalid(reason: pseudolink::provider::nhs::Reason) -> PyErr {
     // The message names the reason, never the cell.
     let e = InvalidNhsNumber::new_err(format!(
@@ -68,28 +75,81 @@ fn check(cell: Option<&str>) -> Option<&'static str> {
         .map(|r| r.code())
 }
 
-/// A secret key, loaded from a key file. Its bytes never leave Rust.
+/// A secret key. Its bytes never leave Rust (zeroizing memory), and
+/// `relink` uses this object, never a path read again.
 #[pyclass(module = "pseudolink._pseudolink", frozen)]
 struct Key {
+    key: CoreKey,
     tokeniser: Tokeniser,
     key_id: String,
-    path: PathBuf,
+    /// Warnings about where it came from (a key file others can read).
+    warnings: Vec<String>,
+}
+
+impl Key {
+    fn of(key: CoreKey, warnings: Vec<String>) -> PyResult<Key> {
+        let key_id = key.id().to_string();
+        let tokeniser = Tokeniser::new(&key).map_err(core_error)?;
+        Ok(Key {
+            key,
+            tokeniser,
+            key_id,
+            warnings,
+        })
+    }
 }
 
 #[pymethods]
 impl Key {
     /// Loads a key file (SPEC section 2) and self-tests the token code
-    /// under it.
+    /// under it. A key file others can read is refused (except the public
+    /// example key, which is warned about).
     #[staticmethod]
-    fn from_file(path: PathBuf) -> PyResult<Key> {
-        let (key, _warnings) = CoreKey::load(&path).map_err(core_error)?;
-        let key_id = key.id().to_string();
-        let tokeniser = Tokeniser::new(&key).map_err(core_error)?;
-        Ok(Key {
-            tokeniser,
-            key_id,
-            path,
-        })
+    fn from_file(py: Python<'_>, path: PathBuf) -> PyResult<Key> {
+        let (key, warnings) = CoreKey::load(&path).map_err(core_error)?;
+        let warnings: Vec<String> = warnings.iter().map(|w| w.message(&path)).collect();
+        let category = py.get_type::<PseudolinkWarning>();
+        for w in &warnings {
+            let text = std::ffi::CString::new(w.as_str()).unwrap_or_default();
+            PyErr::warn(py, &category, &text, 1)?;
+        }
+        Key::of(key, warnings)
+    }
+
+    /// A key from its hex text (as in a key file or a secrets store),
+    /// with section 2's rules: 32 to 64 bytes. The text is never echoed.
+    #[staticmethod]
+    fn from_hex(text: &str) -> PyResult<Key> {
+        let key = CoreKey::parse(text.as_bytes())
+            .map_err(|p| PseudolinkError::new_err(format!("key text {p}")))?;
+        Key::of(key, Vec::new())
+    }
+
+    /// A key from its raw bytes, with section 2's rules (32 to 64 bytes).
+    #[staticmethod]
+    fn from_bytes(bytes: &[u8]) -> PyResult<Key> {
+        let text = zeroize::Zeroizing::new(hex::encode(bytes));
+        Key::from_hex(&text)
+    }
+
+    /// A new key of 32 bytes from the operating system's CSPRNG, as
+    /// `pseudolink keygen` makes.
+    #[staticmethod]
+    fn generate() -> PyResult<Key> {
+        Key::of(CoreKey::generate().map_err(core_error)?, Vec::new())
+    }
+
+    /// Writes the key to a new file with mode 0600, as `keygen` does;
+    /// refuses to replace a file unless `force`.
+    #[pyo3(signature = (path, force = false))]
+    fn write_file(&self, path: PathBuf, force: bool) -> PyResult<()> {
+        self.key.write_file(&path, force).map_err(core_error)
+    }
+
+    /// Warnings about the key's file (a file others can read).
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
     }
 
     /// The key id: 16 hex characters that identify the key without
@@ -187,11 +247,16 @@ fn _column<'py>(
 
 /// Runs `pseudolink relink` with these arguments, parsed and checked by
 /// the command line's own parser, so that every option, default and error
-/// is the command's. The key (a loaded `Key`) is passed by its file; the
-/// outputs are files the Python side reads back. Returns the summary.
+/// is the command's. The key is the loaded `Key` itself, never a path; the
+/// outputs are files the Python side reads back. Returns the summary and
+/// the safety warnings.
 #[pyfunction]
 #[pyo3(signature = (args, key = None))]
-fn _relink(py: Python<'_>, args: Vec<String>, key: Option<PyRef<'_, Key>>) -> PyResult<String> {
+fn _relink(
+    py: Python<'_>,
+    args: Vec<String>,
+    key: Option<PyRef<'_, Key>>,
+) -> PyResult<(String, Vec<String>)> {
     let mut argv: Vec<OsString> = [
         "pseudolink",
         "relink",
@@ -202,10 +267,6 @@ fn _relink(py: Python<'_>, args: Vec<String>, key: Option<PyRef<'_, Key>>) -> Py
     .iter()
     .map(OsString::from)
     .collect();
-    if let Some(k) = &key {
-        argv.push("--key".into());
-        argv.push(k.path.clone().into_os_string());
-    }
     argv.extend(args.into_iter().map(OsString::from));
     let cli =
         Cli::try_parse_from(argv).map_err(|e| PyValueError::new_err(e.render().to_string()))?;
@@ -213,10 +274,11 @@ fn _relink(py: Python<'_>, args: Vec<String>, key: Option<PyRef<'_, Key>>) -> Py
         unreachable!("the arguments start with relink")
     };
     let opts = relink.options().map_err(core_error)?;
+    let core_key = key.as_ref().map(|k| &k.key);
     let outcome = py
-        .detach(|| pseudolink::cmd::relink::run(&opts))
+        .detach(|| pseudolink::cmd::relink::run_with_key(&opts, core_key))
         .map_err(core_error)?;
-    Ok(outcome.summary(opts.months))
+    Ok((outcome.summary(opts.months), outcome.warnings.clone()))
 }
 
 /// The native module.
@@ -229,6 +291,7 @@ fn _pseudolink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Key>()?;
     m.add("InvalidNhsNumber", m.py().get_type::<InvalidNhsNumber>())?;
     m.add("PseudolinkError", m.py().get_type::<PseudolinkError>())?;
+    m.add("PseudolinkWarning", m.py().get_type::<PseudolinkWarning>())?;
     m.add("__version__", pseudolink::VERSION)?;
     m.add("SPEC_VERSION", pseudolink::SPEC_IMPLEMENTED)?;
     Ok(())

@@ -320,3 +320,37 @@ def test_missing_values_are_empty_from_every_library():
         got = pseudolink.reasons(column)
         cells = got.to_pylist() if hasattr(got, "to_pylist") else list(got)
         assert cells == ["empty"] * len(cells) and cells, column
+
+
+# Issue 22, items 2 and 3: keys from anywhere; safety messages reach notebooks.
+
+def test_keys_from_hex_bytes_and_generate(tmp_path):
+    k = pseudolink.Key.from_hex(VECTORS["key_hex"])
+    assert k.key_id == VECTORS["key_id"]
+    assert pseudolink.Key.from_bytes(bytes.fromhex(VECTORS["key_hex"])).key_id == VECTORS["key_id"]
+    for bad in ("", "ab" * 31, "abc", "zz" * 32):
+        with pytest.raises(pseudolink.PseudolinkError) as e:
+            pseudolink.Key.from_hex(bad)
+        assert bad == "" or bad not in str(e.value)
+    with pytest.raises(pseudolink.PseudolinkError):
+        pseudolink.Key.from_bytes(b"\x00" * 31)
+    new = pseudolink.Key.generate()
+    p = tmp_path / "new.key"
+    new.write_file(p)
+    assert (p.stat().st_mode & 0o777) == 0o600
+    assert pseudolink.Key.from_file(p).key_id == new.key_id
+    with pytest.raises(pseudolink.PseudolinkError):
+        new.write_file(p)
+
+
+def test_relink_uses_the_key_object_never_its_file(tmp_path):
+    p = tmp_path / "k.key"
+    pseudolink.Key.generate().write_file(p)
+    key = pseudolink.Key.from_file(p)
+    p.unlink()  # as with a secret fetched from a vault and deleted
+    cohort = pd.DataFrame({"token": [key.token("9434765919")], "intervention_date": ["2024-01-01"], "cohort": ["A"]})
+    usage = pd.DataFrame({"nhs_number": ["9434765919"], "event_date": ["2024-02-01"], "event_type": ["AE"]})
+    with pytest.warns(pseudolink.PseudolinkWarning, match="NOT fit for release"):
+        report = pseudolink.relink(cohort, usage, key=key, disclosure="none", data_start="2023-01-01", data_end="2024-12-31")
+    assert "NOT fit for release" in report.attrs["summary"]
+    assert key.key_id in report.attrs["summary"]

@@ -3,6 +3,7 @@
 //! stages are in [`crate::relink::stages`]; this is their order.
 
 use crate::error::Result;
+use crate::provider::key::Key;
 pub use crate::relink::ids::UsageId;
 pub use crate::relink::stages::RelinkOptions;
 use crate::relink::stages::{self, Counted};
@@ -10,9 +11,15 @@ use crate::relink::Outcome;
 
 /// Runs `relink`: check, read, count, build, write.
 pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
+    run_with_key(opts, None)
+}
+
+/// Runs `relink` with a key already in memory (instead of `--key`'s file),
+/// as the Python package does: the key is never read again from a path.
+pub fn run_with_key(opts: &RelinkOptions, key: Option<&Key>) -> Result<Outcome> {
     let inputs = stages::check_paths(opts)?;
     let unit_costs = stages::read_unit_costs(opts)?;
-    let keys = stages::check_keys(opts, &inputs)?;
+    let keys = stages::check_keys(opts, &inputs, key)?;
     let cohort = stages::read_cohort(opts, &inputs, &keys)?;
     let population = stages::read_population(opts, &inputs, &keys, &cohort)?;
     let usage = stages::count_events(opts, &inputs, &keys, &cohort, population.as_ref())?;

@@ -44,6 +44,8 @@ use usage::Usage;
 
 /// What a relink run found.
 pub struct Outcome {
+    /// Safety warnings (printed even with `--quiet`).
+    pub warnings: Vec<String>,
     /// Everything released, after disclosure control.
     pub release: release::Release,
     /// The event study, with `--event-study` (exact).

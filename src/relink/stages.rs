@@ -30,7 +30,7 @@ use crate::error::{shown_path, Error, Result, Source};
 use crate::io::csv::{csv_write_error, ColumnSpec, CsvOptions};
 use crate::io::output::{check_outputs, AtomicOutput, Transaction};
 use crate::io::progress::{input_size, Progress};
-use crate::provider::key::KeyId;
+use crate::provider::key::{Key, KeyId};
 use crate::provider::manifest::Manifest;
 use crate::provider::token::Tokeniser;
 
@@ -242,7 +242,7 @@ fn check_manifest(
 
 /// Checks that the cohort's, the usage file's and the population's
 /// manifests and the key all carry one key id, and loads the key.
-pub fn check_keys(opts: &RelinkOptions, inputs: &Inputs) -> Result<Keys> {
+pub fn check_keys(opts: &RelinkOptions, inputs: &Inputs, preloaded: Option<&Key>) -> Result<Keys> {
     let msg = opts.messages;
     let mut seen: Option<(String, KeyId)> = None;
     let cohort_manifest =
@@ -266,14 +266,20 @@ pub fn check_keys(opts: &RelinkOptions, inputs: &Inputs) -> Result<Keys> {
     if let (UsageId::Token(_), Some(path)) = (&opts.population_id, &opts.population) {
         check_manifest(path, "the population file's manifest", &mut seen, msg)?;
     }
-    let tokeniser = match &opts.key {
-        Some(path) => {
+    let tokeniser = match (preloaded, &opts.key) {
+        // A key already in memory (the Python package's `Key`): never
+        // read again from a path.
+        (Some(key), _) => {
+            agree(&mut seen, "the key given".into(), key.id())?;
+            Some(Tokeniser::new(key)?)
+        }
+        (None, Some(path)) => {
             let key = load_key(path, msg)?;
             let what = format!("the key file {}", shown_path(path));
             agree(&mut seen, what, key.id())?;
             Some(Tokeniser::new(&key)?)
         }
-        None => None,
+        (None, None) => None,
     };
     Ok(Keys {
         tokeniser,
@@ -374,7 +380,7 @@ pub fn count_events(
             inputs.usage
         )));
     }
-    check_matches(opts, &usage, cohort)?;
+    check_matches(opts, &usage)?;
     Ok(usage)
 }
 
@@ -384,23 +390,43 @@ pub const LOW_MATCH_SHARE: f64 = 0.05;
 
 /// Nobody in the cohort found in the usage file is an error (unless
 /// `--allow-no-matches`): tokens under another key never match, and a
-/// report of zeros would pass for a real one. A share under
-/// [`LOW_MATCH_SHARE`] is warned about, even with `--quiet`.
-fn check_matches(opts: &RelinkOptions, usage: &Usage, cohort: &Cohort) -> Result<()> {
+/// report of zeros would pass for a real one. (A share under
+/// [`LOW_MATCH_SHARE`] is warned about by `safety_warnings`.)
+fn check_matches(opts: &RelinkOptions, usage: &Usage) -> Result<()> {
     if usage.people_matched == 0 && !opts.allow_no_matches {
         return Err(Error::NoMatches {
             rows: usage.rows_read,
         });
     }
+    Ok(())
+}
+
+/// The run's safety warnings, printed on stderr even with `--quiet` and
+/// kept in the [`Outcome`] (the Python package raises them as warnings):
+/// exact output, a record-level people file, and a low match share.
+fn safety_warnings(opts: &RelinkOptions, cohort: &Cohort, usage: &Usage) -> Vec<String> {
+    let mut w = Vec::new();
+    if opts.disclosure == Disclosure::None {
+        w.push("warning: --disclosure none: the report shows exact small numbers and is NOT fit for release outside the ICB's analysts".to_string());
+    }
+    if let Some(p) = &opts.people {
+        w.push(format!(
+            "warning: {} holds one row per person (record-level): it is for the ICB's own analysts, never for release",
+            shown_path(p)
+        ));
+    }
     let share = usage.people_matched as f64 / cohort.len().max(1) as f64;
     if share < LOW_MATCH_SHARE {
-        opts.messages.alert(format!(
+        w.push(format!(
             "warning: only {:.1}% of the cohort appear in the usage file (under {:.0}%): check that both files were made with the same key, and that the extract covers the cohort",
             100.0 * share,
             100.0 * LOW_MATCH_SHARE
         ));
     }
-    Ok(())
+    for line in &w {
+        opts.messages.alert(line);
+    }
+    w
 }
 
 /// The span the usage data covers, and who has both windows inside it.
@@ -532,7 +558,9 @@ pub fn build_outcome(
         &prose,
         opts.disclosure,
     );
+    let warnings = safety_warnings(opts, &cohort, &usage);
     Ok(Outcome {
+        warnings,
         release,
         event_study,
         report,
@@ -588,10 +616,6 @@ pub fn write_outputs(opts: &RelinkOptions, outcome: &mut Outcome) -> Result<()> 
         written: Vec::new(),
     };
     if let Some(p) = &opts.people {
-        opts.messages.alert(format!(
-            "warning: {} holds one row per person (record-level): it is for the ICB's own analysts, never for release",
-            shown_path(p)
-        ));
         w.one(p, |mut out| {
             write_people(&mut out, outcome)?;
             Ok(out)

@@ -33,6 +33,7 @@ from ._pseudolink import (
     InvalidNhsNumber,
     Key,
     PseudolinkError,
+    PseudolinkWarning,
     __version__,
     _column,
     _relink,
@@ -44,6 +45,7 @@ __all__ = [
     "Key",
     "InvalidNhsNumber",
     "PseudolinkError",
+    "PseudolinkWarning",
     "canonicalise",
     "check",
     "tokens",
@@ -330,9 +332,18 @@ def relink(
             opts.update(unit_costs=[path("unit_costs")], costs=[path("costs")])
         if html is not None:
             opts["html"] = [os.fspath(html)]
+        if html is not None and os.path.exists(html) and not opts.pop("force", None):
+            raise PseudolinkError(f"{os.fspath(html)} already exists; pass force=True to replace it")
         # The command line's own parser checks every option, as for the command.
         args = [a for k, vs in opts.items() for v in vs for a in (f"--{k.replace('_', '-')}", v)]
-        summary = _relink(args, key)
+        # The Key object itself goes to the core: its file is never read again.
+        summary, safety = _relink(args, key)
+        import warnings
+
+        for w in safety:
+            warnings.warn(w.removeprefix("warning: "), PseudolinkWarning, stacklevel=2)
+        if safety:
+            summary = "\n".join(safety) + "\n" + summary
         read = lambda name: pd.read_csv(path(name), dtype=str, keep_default_na=False)  # noqa: E731
         report = read("report")
         report.attrs["summary"] = summary

@@ -8,6 +8,7 @@ from ._pseudolink import (
     InvalidNhsNumber as InvalidNhsNumber,
     Key as Key,
     PseudolinkError as PseudolinkError,
+    PseudolinkWarning as PseudolinkWarning,
     __version__ as __version__,
     canonicalise as canonicalise,
     check as check,

@@ -16,6 +16,10 @@ class InvalidNhsNumber(ValueError):
 class PseudolinkError(OSError):
     """An error from pseudolink, with the command line's message."""
 
+class PseudolinkWarning(UserWarning):
+    """A safety warning: a key others can read, exact output, a record-level
+    people file, few matches. The same text is in relink's summary."""
+
 def canonicalise(cell: str) -> str:
     """The canonical ten digits; raises InvalidNhsNumber."""
 
@@ -28,6 +32,20 @@ class Key:
     @staticmethod
     def from_file(path: Union[str, PathLike[str]]) -> "Key":
         """Loads a key file and self-tests the token code under it."""
+    @staticmethod
+    def from_hex(text: str) -> "Key":
+        """A key from its hex text (a secrets store's value): at least 32 bytes."""
+    @staticmethod
+    def from_bytes(data: bytes) -> "Key":
+        """A key from its raw bytes: at least 32."""
+    @staticmethod
+    def generate() -> "Key":
+        """A new 32-byte key from the operating system, as keygen makes."""
+    def write_file(self, path: Union[str, PathLike[str]], force: bool = False) -> None:
+        """Writes the key to a new file with mode 0600, as keygen does."""
+    @property
+    def warnings(self) -> list[str]:
+        """Warnings about the key's file."""
     @property
     def key_id(self) -> str:
         """16 hex characters that identify the key without revealing it."""
