@@ -210,6 +210,9 @@ pub struct RelinkArgs {
     /// Write the event study: events per 100 people by month, 12 before to 11 after the intervention (with --population, against the comparison group).
     #[arg(long, value_name = "FILE")]
     pub event_study: Option<PathBuf>,
+    /// Names for event types and matching columns in the HTML report: a CSV of `code,name` (AE, NEL and EL are named already).
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
     /// Field delimiter of both inputs: one character, or `tab`.
     #[arg(long, short = 'd', value_name = "C", default_value = ",", value_parser = parse_delimiter)]
     pub delimiter: u8,
@@ -434,6 +437,7 @@ impl RelinkArgs {
             disclosure_log: self.disclosure_log,
             allow_no_matches: self.allow_no_matches,
             event_study: self.event_study,
+            labels: self.labels,
             force: self.force,
             threads: self.run.threads()?,
             messages: self.run.messages(),

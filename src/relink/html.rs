@@ -12,6 +12,7 @@ use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
 use crate::relink::disclosure::{Disclosure, Shown};
+use crate::relink::labels::Labels;
 use crate::relink::matching::Comparison;
 use crate::relink::release::{Release, Table};
 use crate::relink::Outcome;
@@ -297,7 +298,13 @@ pub fn render(outcome: &Outcome, months: i32) -> String {
     let value_name = outcome.usage.value_column.clone();
     for (title, columns) in families(&header, value_name.as_deref()) {
         let _ = writeln!(h, "<h3>{}</h3>", escape(&title));
-        html_table(&mut h, &release.report, &columns, first_total);
+        html_table(
+            &mut h,
+            &release.report,
+            &columns,
+            first_total,
+            &outcome.labels,
+        );
     }
 
     change_sentences(&mut h, outcome, disclosure, &header, &cells, &total_rows);
@@ -543,20 +550,14 @@ fn p_value_words(cell: &str) -> String {
     }
 }
 
-/// An event type's name in words, with its code: built-in names for the
-/// common codes.
-pub fn type_name(code: &str) -> String {
-    match code {
-        "AE" => "A&E attendances (AE)".into(),
-        "NEL" => "emergency admissions (NEL)".into(),
-        "EL" => "elective admissions (EL)".into(),
-        "OP" => "outpatient appointments (OP)".into(),
-        other => other.to_string(),
-    }
-}
-
 /// One table of the report: the group columns, the event type, `columns`.
-fn html_table(h: &mut String, table: &Table, columns: &[String], first_total: usize) {
+fn html_table(
+    h: &mut String,
+    table: &Table,
+    columns: &[String],
+    first_total: usize,
+    names: &Labels,
+) {
     let labels = table.labels;
     let picked: Vec<usize> = (0..labels)
         .chain(columns.iter().filter_map(|c| table.col(c)))
@@ -565,7 +566,7 @@ fn html_table(h: &mut String, table: &Table, columns: &[String], first_total: us
     for &k in &picked {
         let name = &table.header[k];
         let words = if k + 1 < labels {
-            name.replace('_', " ")
+            names.column(name)
         } else {
             heading(name)
         };
@@ -583,7 +584,7 @@ fn html_table(h: &mut String, table: &Table, columns: &[String], first_total: us
             let cell = &row[k];
             let name = table.header[k].as_str();
             let (class, text) = if k + 1 == labels {
-                ("", type_name(cell))
+                ("", names.event_type(cell))
             } else if k < labels {
                 ("", cell.clone())
             } else if name.ends_with("p_value") {
@@ -707,7 +708,15 @@ fn comparison_section(
             "ICB".to_string()
         } else {
             // Matched characteristics in words: `age_band` reads "age band".
-            escape(&outcome.cohort.match_columns.join(", ").replace('_', " "))
+            escape(
+                &outcome
+                    .cohort
+                    .match_columns
+                    .iter()
+                    .map(|c| outcome.labels.column(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
     );
     h.push_str("<div class=\"charts\">\n");

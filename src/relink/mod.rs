@@ -21,6 +21,7 @@ pub mod estimate;
 pub mod event_study;
 pub mod html;
 pub mod ids;
+pub mod labels;
 pub mod matching;
 pub mod population;
 pub mod release;
@@ -44,6 +45,8 @@ use usage::Usage;
 
 /// What a relink run found.
 pub struct Outcome {
+    /// Names for codes in the HTML report.
+    pub labels: labels::Labels,
     /// Safety warnings (printed even with `--quiet`).
     pub warnings: Vec<String>,
     /// Everything released, after disclosure control.

@@ -103,6 +103,8 @@ pub struct RelinkOptions {
     pub disclosure_log: Option<PathBuf>,
     /// The event study: events by month around the intervention.
     pub event_study: Option<PathBuf>,
+    /// Names for event types and columns in the HTML (`code,name`).
+    pub labels: Option<PathBuf>,
     /// The cohort's and population's column of the date a person died or
     /// left the list.
     pub end_date_column: Option<ColumnSpec>,
@@ -146,11 +148,15 @@ pub fn check_paths(opts: &RelinkOptions) -> Result<Inputs> {
     .collect();
     // Every file read: the data, the key, the unit costs, and the
     // manifests beside the data.
-    let mut read: Vec<Source> = [opts.key.as_ref(), opts.unit_costs.as_ref()]
-        .into_iter()
-        .flatten()
-        .map(|p| Source::Path(p.clone()))
-        .collect();
+    let mut read: Vec<Source> = [
+        opts.key.as_ref(),
+        opts.unit_costs.as_ref(),
+        opts.labels.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|p| Source::Path(p.clone()))
+    .collect();
     for data in [Some(&cohort), Some(&usage), population.as_ref()]
         .into_iter()
         .flatten()
@@ -559,7 +565,12 @@ pub fn build_outcome(
         opts.disclosure,
     );
     let warnings = safety_warnings(opts, &cohort, &usage);
+    let labels = match &opts.labels {
+        Some(p) => super::labels::Labels::load(p)?,
+        None => super::labels::Labels::default(),
+    };
     Ok(Outcome {
+        labels,
         warnings,
         release,
         event_study,
