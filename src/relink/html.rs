@@ -237,66 +237,21 @@ fn released(cell: &str) -> Option<u64> {
 
 /// Renders the whole page.
 pub fn render(outcome: &Outcome, months: i32) -> String {
-    let report = &outcome.report;
     let release = &outcome.release;
-    let disclosure = release.disclosure;
+    let n_types = outcome.report.types.len().max(1);
+    // Rows come group by group, a row per type, Total last.
+    let first_total = release.report.rows.len().saturating_sub(n_types);
+    let total_rows: Vec<usize> = (first_total..release.report.rows.len()).collect();
     let header = release.report.header.clone();
     let cells = release.report.strings();
-    let groups = report.group_columns.len();
-    let (start, end, inferred) = outcome.coverage;
-
     let mut h = String::new();
-    let _ = writeln!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-<title>Social prescribing: use of acute care before and after</title>\n<style>\n{}\n</style>\n</head>\n<body>",
-        CSS
-    );
-    h.push_str("<h1>Use of acute care before and after social prescribing</h1>\n");
-    if disclosure == Disclosure::None {
-        h.push_str("<p class=\"warn\"><strong>Not for release:</strong> this report shows exact counts, including small numbers. It is for the ICB's own analysts only.</p>\n");
-    }
-    let included = total_cell(&release.report, "patients");
-    let _ = writeln!(
-        h,
-        "<p class=\"lead\">For each person referred, A&amp;E attendances and other events were counted in the {months} months <em>before</em> and the {months} months <em>after</em> their first social prescribing intervention. {} are included.</p>",
-        people(&included)
-    );
-
-    // Charts, one per event type, from the group rows (not the totals).
-    // Rows come group by group, a row per type, Total last: every step is
-    // linear in the rows.
-    let n_types = report.types.len().max(1);
-    let first_total = cells.len().saturating_sub(n_types);
-    let total_rows: Vec<usize> = (first_total..cells.len()).collect();
-    h.push_str("<h2>Events before and after, by group</h2>\n<div class=\"charts\">\n");
-    for (k, t) in report.types.iter().enumerate() {
-        let bars: Vec<(String, Option<u64>, Option<u64>)> = (k..first_total)
-            .step_by(n_types)
-            .map(|i| (&report.rows[i], &cells[i]))
-            .map(|(r, cell)| {
-                (
-                    r.group.join(" / "),
-                    released(&cell[groups + 2]),
-                    released(&cell[groups + 3]),
-                )
-            })
-            .collect();
-        let _ = writeln!(
-        h,
-        "<figure>{}<figcaption>{}: events in the {months} months before (blue) and after (green) the first intervention. * = suppressed (1 to 7).</figcaption></figure>",
-            chart_svg(&format!("{t} events"), &bars),
-            escape(t)
-        );
-    }
-    h.push_str("</div>\n");
-
-    // The numbers, as in the CSV, a table per family of measures so that
-    // each fits a laptop screen and an A4 page.
+    head_and_lead(&mut h, outcome, months);
+    group_charts(&mut h, outcome, &cells, first_total, months);
     h.push_str("<h2>The numbers</h2>\n");
-    let value_name = outcome.usage.value_column.clone();
-    for (title, columns) in families(&header, value_name.as_deref()) {
+    // A table per family of measures, so that each fits a laptop screen
+    // and an A4 page.
+    let value_name = outcome.usage.value_column.as_deref();
+    for (title, columns) in families(&header, value_name) {
         let _ = writeln!(h, "<h3>{}</h3>", escape(&title));
         html_table(
             &mut h,
@@ -306,7 +261,7 @@ pub fn render(outcome: &Outcome, months: i32) -> String {
             &outcome.labels,
         );
     }
-
+    let disclosure = release.disclosure;
     change_sentences(&mut h, outcome, disclosure, &header, &cells, &total_rows);
     if let Some(c) = &outcome.comparison {
         comparison_section(&mut h, c, release, &total_rows, outcome, months);
@@ -317,8 +272,74 @@ pub fn render(outcome: &Outcome, months: i32) -> String {
     if let (Some(costs), Some(released)) = (&outcome.costs, &release.costs) {
         costs_section(&mut h, released, costs.service_cost, disclosure, months);
     }
+    method(&mut h, outcome, months);
+    footer(&mut h, outcome, &header);
+    h
+}
 
-    // Plain words.
+/// The page's head, title, the not-for-release warning and the lead.
+fn head_and_lead(h: &mut String, outcome: &Outcome, months: i32) {
+    let release = &outcome.release;
+    let _ = writeln!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+<title>Social prescribing: use of acute care before and after</title>\n<style>\n{}\n</style>\n</head>\n<body>",
+        CSS
+    );
+    h.push_str("<h1>Use of acute care before and after social prescribing</h1>\n");
+    if release.disclosure == Disclosure::None {
+        h.push_str("<p class=\"warn\"><strong>Not for release:</strong> this report shows exact counts, including small numbers. It is for the ICB's own analysts only.</p>\n");
+    }
+    let included = total_cell(&release.report, "patients");
+    let _ = writeln!(
+        h,
+        "<p class=\"lead\">For each person referred, A&amp;E attendances and other events were counted in the {months} months <em>before</em> and the {months} months <em>after</em> their first social prescribing intervention. {} are included.</p>",
+        people(&included)
+    );
+}
+
+/// A bar chart per event type of the groups' events before and after (not
+/// the totals), linear in the rows.
+fn group_charts(
+    h: &mut String,
+    outcome: &Outcome,
+    cells: &[Vec<String>],
+    first_total: usize,
+    months: i32,
+) {
+    let report = &outcome.report;
+    let (groups, n_types) = (report.group_columns.len(), report.types.len().max(1));
+    h.push_str("<h2>Events before and after, by group</h2>\n<div class=\"charts\">\n");
+    for (k, t) in report.types.iter().enumerate() {
+        let bars: Vec<(String, Option<u64>, Option<u64>)> = (k..first_total)
+            .step_by(n_types)
+            .map(|i| {
+                let cell = &cells[i];
+                let pre = released(&cell[groups + 2]);
+                (
+                    report.rows[i].group.join(" / "),
+                    pre,
+                    released(&cell[groups + 3]),
+                )
+            })
+            .collect();
+        let name = outcome.labels.event_type(t);
+        let _ = writeln!(
+            h,
+            "<figure>{}<figcaption>{}: events in the {months} months before (blue) and after (green) the first intervention. * = suppressed (1 to 7).</figcaption></figure>",
+            chart_svg(&name, &bars),
+            escape(&name)
+        );
+    }
+    h.push_str("</div>\n");
+}
+
+/// "How these numbers were made", in plain words.
+fn method(h: &mut String, outcome: &Outcome, months: i32) {
+    let release = &outcome.release;
+    let (start, end, inferred) = outcome.coverage;
+    let p = &release.prose;
     h.push_str("<h2>How these numbers were made</h2>\n<ul>\n");
     let _ = writeln!(
         h,
@@ -328,14 +349,13 @@ pub fn render(outcome: &Outcome, months: i32) -> String {
         h,
         "<li><strong>Coverage.</strong> The activity data covers {start} to {end}{}. People whose windows reach outside that span are left out ({}), so that everyone is counted over the same length of time.</li>",
         if inferred { " (taken from the earliest and latest events in the data)" } else { "" },
-        count_words(release.prose.excluded, "person", "people")
+        count_words(p.excluded, "person", "people")
     );
     let _ = writeln!(
         h,
         "<li><strong>People.</strong> Where a person was referred more than once, their first intervention is used ({}).</li>",
-        count_words(release.prose.repeat_referrals, "repeat referral", "repeat referrals")
+        count_words(p.repeat_referrals, "repeat referral", "repeat referrals")
     );
-    let p = &release.prose;
     let _ = writeln!(
         h,
         "<li><strong>Activity.</strong> {} were read, {} of them for referred people; {} could not be used (missing or invalid identifiers).</li>",
@@ -343,9 +363,9 @@ pub fn render(outcome: &Outcome, months: i32) -> String {
         count_words(p.usage_matched, "record", "records"),
         count_words(p.usage_unusable, "record", "records")
     );
-    h.push_str("<li><strong>Change.</strong> <code>change_pct</code> is the change from before to after as a percentage of the events before.</li>\n");
+    h.push_str("<li><strong>Change.</strong> The change from before to after as a percentage of the events before.</li>\n");
     h.push_str("<li><strong>p-value.</strong> A Wilcoxon signed-rank test on each person's change in events (after minus before). A small p-value (below 0.05, say) means a change this large would be unlikely if social prescribing made no difference on average. It does not show the cause: people are often referred at a peak of need, and their use of services may fall anyway (regression to the mean).</li>\n");
-    match disclosure {
+    match release.disclosure {
         Disclosure::Hes => {
             let _ = writeln!(
                 h,
@@ -358,6 +378,11 @@ pub fn render(outcome: &Outcome, months: i32) -> String {
         ),
     }
     h.push_str("</ul>\n");
+}
+
+/// The tool, the SPEC, the time, the key id and the columns.
+fn footer(h: &mut String, outcome: &Outcome, header: &[String]) {
+    let groups = outcome.report.group_columns.len();
     let _ = writeln!(
         h,
         "<p class=\"meta\">Made by pseudolink {} (SPEC {}) on {}. Key id {}. Columns: {}. This page holds counts only: no NHS numbers, tokens or other identifiers.</p>\n</body>\n</html>",
@@ -371,7 +396,6 @@ pub fn render(outcome: &Outcome, months: i32) -> String {
             .unwrap_or_else(|| "unknown".into()),
         escape(&header[groups..].join(", "))
     );
-    h
 }
 
 /// Pounds and pence with the sign before the £: `−£0.27`.
@@ -747,30 +771,40 @@ fn comparison_section(
             get("did_ci_low"),
             get("did_ci_high"),
         );
-        if did == "*" || did.is_empty() {
-            let _ = writeln!(words, "<li><strong>{t}.</strong> The estimate rests on too few matched people to show.</li>");
-        } else {
-            let reading = match (lo.parse::<f64>(), hi.parse::<f64>()) {
-                (Ok(_), Ok(u)) if u < 0.0 => "consistent with fewer events after referral than the matched people had, beyond the fall they show too",
-                (Ok(l), Ok(_)) if l > 0.0 => "consistent with more events after referral than the matched people had",
-                (Ok(_), Ok(_)) => "the interval includes 0, so the data are consistent with no difference from the matched people",
-                _ => "too few matched people for an interval",
-            };
-            let interval = if lo.is_empty() || lo == "*" {
-                String::new()
-            } else {
-                format!(" (95% interval {} to {})", escape(lo), escape(hi))
-            };
-            let _ = writeln!(
-                words,
-                "<li><strong>{t}.</strong> An estimated {} events per person{interval} compared with the matched people: {reading}.</li>",
-                escape(did)
-            );
-        }
+        words.push_str(&estimate_words(&t, did, lo, hi));
     }
     h.push_str("</div>\n<ul>\n");
     h.push_str(&words);
-    let total = |name: &str| total_cell(table, name);
+    matching_words(h, release, months);
+    h.push_str("<li>Matching uses only what the data records (the matching columns and prior use). People may still differ in ways it does not see, such as motivation or support at home.</li>\n</ul>\n");
+}
+
+/// The estimate for one event type in words: what the interval is
+/// consistent with, never "the effect".
+fn estimate_words(t: &str, did: &str, lo: &str, hi: &str) -> String {
+    if did == "*" || did.is_empty() {
+        return format!("<li><strong>{t}.</strong> The estimate rests on too few matched people to show.</li>\n");
+    }
+    let reading = match (lo.parse::<f64>(), hi.parse::<f64>()) {
+        (Ok(_), Ok(u)) if u < 0.0 => "consistent with fewer events after referral than the matched people had, beyond the fall they show too",
+        (Ok(l), Ok(_)) if l > 0.0 => "consistent with more events after referral than the matched people had",
+        (Ok(_), Ok(_)) => "the interval includes 0, so the data are consistent with no difference from the matched people",
+        _ => "too few matched people for an interval",
+    };
+    let interval = if lo.is_empty() || lo == "*" {
+        String::new()
+    } else {
+        format!(" (95% interval {} to {})", escape(lo), escape(hi))
+    };
+    format!(
+        "<li><strong>{t}.</strong> An estimated {} events per person{interval} compared with the matched people: {reading}.</li>\n",
+        escape(did)
+    )
+}
+
+/// The matching and balance, in words.
+fn matching_words(h: &mut String, release: &Release, months: i32) {
+    let total = |name: &str| total_cell(&release.report, name);
     let _ = writeln!(
         h,
         "<li><strong>Matching.</strong> Of {} with complete windows, {} were matched, with {} in all. Anyone without a possible control is left out of this comparison (the tables above keep them).</li>",
@@ -778,28 +812,28 @@ fn comparison_section(
         total("matched_cases"),
         count_cell_words(&total("controls"), "control", "controls")
     );
-    if let Some(balance) = &release.balance {
-        for row in balance.strings() {
-            let f = |x: &str| match x {
-                "" => "0".to_string(),
-                "*" => "not shown (too few matched people)".to_string(),
-                v => escape(v),
-            };
-            let (t, when) = match row[0].rsplit_once('_') {
-                Some((t, "prior")) => (t, format!("the {months} months before those")),
-                Some((t, _)) => (t, format!("the {months} months before referral")),
-                None => (row[0].as_str(), String::new()),
-            };
-            let _ = writeln!(
-                h,
-                "<li><strong>Balance, {} in {when}.</strong> Before matching, the referred people's use differed from that of the people they could have been matched with by a standardised mean difference of {}; after matching, from their controls' by {} (under 0.1 is usually taken as well balanced).</li>",
-                escape(t),
-                f(&row[2]),
-                f(&row[3])
-            );
-        }
+    let Some(balance) = &release.balance else {
+        return;
+    };
+    for row in balance.strings() {
+        let f = |x: &str| match x {
+            "" => "0".to_string(),
+            "*" => "not shown (too few matched people)".to_string(),
+            v => escape(v),
+        };
+        let (t, when) = match row[0].rsplit_once('_') {
+            Some((t, "prior")) => (t, format!("the {months} months before those")),
+            Some((t, _)) => (t, format!("the {months} months before referral")),
+            None => (row[0].as_str(), String::new()),
+        };
+        let _ = writeln!(
+            h,
+            "<li><strong>Balance, {} in {when}.</strong> Before matching, the referred people's use differed from that of the people they could have been matched with by a standardised mean difference of {}; after matching, from their controls' by {} (under 0.1 is usually taken as well balanced).</li>",
+            escape(t),
+            f(&row[2]),
+            f(&row[3])
+        );
     }
-    h.push_str("<li>Matching uses only what the data records (the matching columns and prior use). People may still differ in ways it does not see, such as motivation or support at home.</li>\n</ul>\n");
 }
 
 /// A column's cell in the report's first `Total` row.
