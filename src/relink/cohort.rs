@@ -282,6 +282,135 @@ pub fn refuse_identifiers(
     }
 }
 
+/// The cohort file's columns, resolved against its header, with the names
+/// messages use.
+struct Resolved {
+    token: usize,
+    date: usize,
+    groups: Vec<usize>,
+    matches: Vec<usize>,
+    end: Option<usize>,
+    token_name: String,
+    date_name: String,
+    end_name: String,
+    group_columns: Vec<String>,
+    match_columns: Vec<String>,
+}
+
+fn resolve_cohort(
+    reader: &mut RecordReader<Box<dyn Read + Send>>,
+    file: &Source,
+    cols: &CohortColumns,
+) -> Result<Resolved> {
+    let n = reader.n_fields()?.unwrap_or(0);
+    let h = reader.header();
+    let one = |spec: &ColumnSpec, flag: &str| resolve_column(spec, h, n, file, flag);
+    let many = |specs: &[ColumnSpec], flag: &str| -> Result<Vec<usize>> {
+        specs.iter().map(|c| one(c, flag)).collect()
+    };
+    let token = one(&cols.token, "--cohort-token-column")?;
+    let date = one(&cols.date, "--cohort-date-column")?;
+    let groups = many(&cols.group_by, "--group-by")?;
+    let matches = many(&cols.match_on, "--match-on")?;
+    let end = cols
+        .end_date
+        .as_ref()
+        .map(|c| one(c, "--end-date-column"))
+        .transpose()?;
+    let names = |cs: &[usize]| cs.iter().map(|&c| header_name(reader, c)).collect();
+    Ok(Resolved {
+        token,
+        date,
+        token_name: header_name(reader, token),
+        date_name: header_name(reader, date),
+        end_name: end.map(|c| header_name(reader, c)).unwrap_or_default(),
+        group_columns: names(&groups),
+        match_columns: names(&matches),
+        groups,
+        matches,
+        end,
+    })
+}
+
+/// The cohort as it is read: entries, groups and strata so far.
+struct Building<'a> {
+    file: &'a Source,
+    cols: Resolved,
+    months: i32,
+    entries: Vec<Entry>,
+    strata: Strata,
+    groups: Vec<Vec<String>>,
+    group_ids: HashMap<Vec<String>, u32>,
+    rows_read: u64,
+}
+
+impl Building<'_> {
+    /// The group of a row's group values, adding it when new (and refusing
+    /// identifiers as labels, section 6 rule 6).
+    fn group(&mut self, key: Vec<String>) -> Result<u32> {
+        if let Some(&g) = self.group_ids.get(&key) {
+            return Ok(g);
+        }
+        refuse_identifiers(&key, &self.cols.group_columns, self.file, "--group-by")?;
+        let g = self.groups.len() as u32;
+        self.groups.push(key.clone());
+        self.group_ids.insert(key, g);
+        Ok(g)
+    }
+
+    /// The stratum of a row's `--match-on` values, adding it when new.
+    fn stratum(&mut self, key: &[String]) -> Result<u32> {
+        // Without --match-on everyone shares the one empty stratum.
+        let known = self.strata.len();
+        let s = self.strata.intern(key);
+        if self.strata.len() > known {
+            refuse_identifiers(key, &self.cols.match_columns, self.file, "--match-on")?;
+        }
+        Ok(s)
+    }
+
+    /// Reads one row into an entry.
+    fn row(&mut self, batch: &crate::io::csv::Batch, i: usize) -> Result<()> {
+        let (file, row) = (self.file, batch.row(i));
+        let cell = batch.field(i, self.cols.token);
+        let token = parse_token(cell.trim_ascii()).ok_or_else(|| Error::BadToken {
+            file: file.clone(),
+            row,
+            column: self.cols.token_name.clone(),
+            hint: token_hint(&cell),
+        })?;
+        let d = date_cell(
+            &batch.field(i, self.cols.date),
+            file,
+            row,
+            &self.cols.date_name,
+        )?;
+        let labels = |cs: &[usize]| -> Vec<String> {
+            cs.iter().map(|&c| label(&batch.field(i, c))).collect()
+        };
+        let group = self.group(labels(&self.cols.groups))?;
+        let stratum = self.stratum(&labels(&self.cols.matches))?;
+        let order = u32::try_from(self.rows_read).map_err(|_| {
+            Error::Usage(format!(
+                "{file}: a cohort of more than 4 billion rows is not supported"
+            ))
+        })?;
+        let end_day = match self.cols.end {
+            Some(c) => end_day_cell(&batch.field(i, c), file, row, &self.cols.end_name)?,
+            None => u32::MAX,
+        };
+        self.entries.push(Entry {
+            token,
+            person: Person::new(d, self.months, group),
+            order,
+            stratum,
+            end_day,
+        });
+        self.rows_read += 1;
+        Ok(())
+    }
+}
+
 /// Reads the cohort file. Each token keeps its earliest intervention date.
 pub fn load_cohort(
     file: &Source,
@@ -290,119 +419,41 @@ pub fn load_cohort(
     months: i32,
 ) -> Result<Cohort> {
     let mut reader = open_with_header(file, csv)?;
-    let n = reader.n_fields()?.unwrap_or(0);
-    let resolve = |spec: &ColumnSpec, flag: &str, r: &RecordReader<_>| {
-        resolve_column(spec, r.header(), n, file, flag)
+    let resolved = resolve_cohort(&mut reader, file, cols)?;
+    let mut b = Building {
+        file,
+        cols: resolved,
+        months,
+        entries: Vec::new(),
+        strata: Strata::default(),
+        groups: Vec::new(),
+        group_ids: HashMap::new(),
+        rows_read: 0,
     };
-    let token_col = resolve(&cols.token, "--cohort-token-column", &reader)?;
-    let date_col = resolve(&cols.date, "--cohort-date-column", &reader)?;
-    let group_cols = cols
-        .group_by
-        .iter()
-        .map(|g| resolve(g, "--group-by", &reader))
-        .collect::<Result<Vec<_>>>()?;
-    let date_name = header_name(&reader, date_col);
-    let token_name = header_name(&reader, token_col);
-    let group_columns: Vec<String> = group_cols
-        .iter()
-        .map(|&c| header_name(&reader, c))
-        .collect();
-    let match_cols = cols
-        .match_on
-        .iter()
-        .map(|m| resolve(m, "--match-on", &reader))
-        .collect::<Result<Vec<_>>>()?;
-    let match_columns: Vec<String> = match_cols
-        .iter()
-        .map(|&c| header_name(&reader, c))
-        .collect();
-    let end_col = cols
-        .end_date
-        .as_ref()
-        .map(|c| resolve(c, "--end-date-column", &reader))
-        .transpose()?;
-    let end_name = end_col.map(|c| header_name(&reader, c)).unwrap_or_default();
-    let mut strata = Strata::default();
-    let mut match_key: Vec<String> = Vec::with_capacity(match_cols.len());
-
-    let mut groups: Vec<Vec<String>> = Vec::new();
-    let mut rows_read = 0u64;
     // Reserve for the most rows the file could hold (a token row is at
     // least 77 bytes); untouched capacity costs no memory.
-    let mut entries: Vec<Entry> = Vec::new();
     if let Some(len) = file
         .path()
         .and_then(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
     {
-        entries.reserve((len / 77).min(u32::MAX as u64) as usize);
+        b.entries.reserve((len / 77).min(u32::MAX as u64) as usize);
     }
-    let mut group_ids: HashMap<Vec<String>, u32> = HashMap::new();
-    let mut key = Vec::with_capacity(group_cols.len());
     while let Some(batch) = reader.next_batch()? {
         crate::io::interrupt::check()?;
         for i in 0..batch.len() {
-            let row = batch.row(i);
-            let cell = batch.field(i, token_col);
-            let token = parse_token(cell.trim_ascii()).ok_or_else(|| Error::BadToken {
-                file: file.clone(),
-                row,
-                column: token_name.clone(),
-                hint: token_hint(&cell),
-            })?;
-            let d = date_cell(&batch.field(i, date_col), file, row, &date_name)?;
-            key.clear();
-            for &c in &group_cols {
-                key.push(label(&batch.field(i, c)));
-            }
-            match_key.clear();
-            for &c in &match_cols {
-                match_key.push(label(&batch.field(i, c)));
-            }
-            // Without --match-on everyone shares the one empty stratum.
-            let known = strata.len();
-            let stratum = strata.intern(&match_key);
-            if strata.len() > known {
-                refuse_identifiers(&match_key, &match_columns, file, "--match-on")?;
-            }
-            let group = match group_ids.get(&key) {
-                Some(&g) => g,
-                None => {
-                    refuse_identifiers(&key, &group_columns, file, "--group-by")?;
-                    let g = groups.len() as u32;
-                    groups.push(key.clone());
-                    group_ids.insert(key.clone(), g);
-                    g
-                }
-            };
-            let order = u32::try_from(rows_read).map_err(|_| {
-                Error::Usage(format!(
-                    "{file}: a cohort of more than 4 billion rows is not supported"
-                ))
-            })?;
-            let end_day = match end_col {
-                Some(c) => end_day_cell(&batch.field(i, c), file, row, &end_name)?,
-                None => u32::MAX,
-            };
-            entries.push(Entry {
-                token,
-                person: Person::new(d, months, group),
-                order,
-                stratum,
-                end_day,
-            });
-            rows_read += 1;
+            b.row(&batch, i)?;
         }
     }
-    let (entries, index, duplicate_tokens) = Cohort::index(entries);
+    let (entries, index, duplicate_tokens) = Cohort::index(b.entries);
     Ok(Cohort {
         entries,
         index,
-        strata,
-        match_columns,
-        groups,
-        group_columns,
-        rows_read,
+        strata: b.strata,
+        match_columns: b.cols.match_columns,
+        groups: b.groups,
+        group_columns: b.cols.group_columns,
+        rows_read: b.rows_read,
         duplicate_tokens,
     })
 }
