@@ -11,3 +11,29 @@ pub mod output;
 pub mod pipeline;
 pub mod progress;
 pub mod xlsx;
+
+/// Reads a small input file whole (a unit-cost or labels file): a regular
+/// file of at most `limit` bytes, else `Err(None)`; an I/O error as the
+/// typed error naming the file.
+pub fn read_small_file(
+    path: &std::path::Path,
+    limit: u64,
+) -> std::result::Result<Vec<u8>, Option<crate::Error>> {
+    use crate::error::{Error, Source};
+    let file = || Source::Path(path.to_path_buf());
+    let meta = std::fs::metadata(path).map_err(|source| {
+        Some(Error::Open {
+            file: file(),
+            source,
+        })
+    })?;
+    if !meta.is_file() || meta.len() > limit {
+        return Err(None);
+    }
+    std::fs::read(path).map_err(|source| {
+        Some(Error::Read {
+            file: file(),
+            source,
+        })
+    })
+}

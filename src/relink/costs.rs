@@ -41,19 +41,11 @@ impl UnitCosts {
     /// and where there is one, the row and column.
     pub fn load(path: &Path) -> Result<UnitCosts> {
         let file = Source::Path(path.to_path_buf());
-        let meta = std::fs::metadata(path).map_err(|source| Error::Open {
-            file: file.clone(),
-            source,
-        })?;
-        if !meta.is_file() || meta.len() > MAX_UNIT_COSTS_FILE {
-            return Err(Error::UnitCosts {
-                file,
+        let text = crate::io::read_small_file(path, MAX_UNIT_COSTS_FILE).map_err(|e| {
+            e.unwrap_or_else(|| Error::UnitCosts {
+                file: file.clone(),
                 problem: "is not a unit-cost file (not a regular file, or over 1 MiB)".into(),
-            });
-        }
-        let text = std::fs::read(path).map_err(|source| Error::Read {
-            file: file.clone(),
-            source,
+            })
         })?;
         UnitCosts::parse(&text, &file)
     }

@@ -107,25 +107,44 @@ fn chart_svg(title: &str, bars: &[(String, Option<u64>, Option<u64>)]) -> String
                 }
             }
         }
-        // Legend.
-        for (k, (name, colour)) in [("before (pre)", PRE), ("after (post)", POST)]
-            .into_iter()
-            .enumerate()
-        {
-            let x = 80 + k as i32 * 130;
-            root.draw(&Rectangle::new([(x, 40), (x + 12, 52)], colour.filled()))?;
-            root.draw(&Text::new(
-                name,
-                (x + 18, 39),
-                ("sans-serif", 13).into_font(),
-            ))?;
-        }
+        legend(
+            &root,
+            &[("before (pre)", PRE), ("after (post)", POST)],
+            80,
+            130,
+        )?;
         root.present()?;
         Ok(())
     })();
-    match drawn {
-        Ok(()) => svg,
-        Err(_) => String::from("<p>(The chart could not be drawn.)</p>"),
+    drawn_or_note(drawn.is_ok(), svg)
+}
+
+/// Draws a legend: a colour box and a name per item, from `x`, `step`
+/// apart.
+fn legend<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    items: &[(&str, RGBColor)],
+    x: i32,
+    step: i32,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    for (k, (name, colour)) in items.iter().enumerate() {
+        let x = x + k as i32 * step;
+        root.draw(&Rectangle::new([(x, 40), (x + 12, 52)], colour.filled()))?;
+        root.draw(&Text::new(
+            name.to_string(),
+            (x + 18, 39),
+            ("sans-serif", 13).into_font(),
+        ))?;
+    }
+    Ok(())
+}
+
+/// The chart, or a note where it could not be drawn.
+fn drawn_or_note(drawn: bool, svg: String) -> String {
+    if drawn {
+        svg
+    } else {
+        String::from("<p>(The chart could not be drawn.)</p>")
     }
 }
 
@@ -160,31 +179,20 @@ fn line_chart_svg(title: &str, series: &[Line<'_>]) -> String {
             vec![(0, 0.0), (0, max * 1.15)],
             BLACK.mix(0.5).stroke_width(2),
         )))?;
-        for (name, colour, points) in series {
+        for (_, colour, points) in series {
             // Draw each run of shown months as one line.
             for run in points.split(|p| p.1.is_none()) {
                 let line: Vec<(i32, f64)> =
                     run.iter().filter_map(|&(m, v)| v.map(|v| (m, v))).collect();
                 chart.draw_series(LineSeries::new(line, colour.stroke_width(3)))?;
             }
-            let _ = name;
         }
-        for (k, (name, colour, _)) in series.iter().enumerate() {
-            let x = 90 + k as i32 * 170;
-            root.draw(&Rectangle::new([(x, 42), (x + 14, 48)], colour.filled()))?;
-            root.draw(&Text::new(
-                name.to_string(),
-                (x + 20, 38),
-                ("sans-serif", 13).into_font(),
-            ))?;
-        }
+        let items: Vec<(&str, RGBColor)> = series.iter().map(|(n, c, _)| (*n, *c)).collect();
+        legend(&root, &items, 90, 170)?;
         root.present()?;
         Ok(())
     })();
-    match drawn {
-        Ok(()) => svg,
-        Err(_) => String::from("<p>(The chart could not be drawn.)</p>"),
-    }
+    drawn_or_note(drawn.is_ok(), svg)
 }
 
 /// The event study: a line chart per event type from the Total rows.
