@@ -17,8 +17,9 @@
 //! read as a stream of cells, never into a dense grid, so memory follows
 //! the cells the file really holds (refused past a number of cells);
 //! empty rows between them are written as empty lines, so row numbers in
-//! messages stay the spreadsheet's. `.xls` and `.ods` are read whole
-//! (calamine has no cell stream for them), within the same byte limits.
+//! messages stay the spreadsheet's. `.ods` is read whole (calamine has no
+//! cell stream for it) within the same byte limits; `.xls` (not a zip) is
+//! read whole within its format's own limit of 65,536 × 256 cells.
 
 use std::path::Path;
 
