@@ -330,28 +330,27 @@ fn parse_date_arg(flag: &str, s: &str) -> Result<jiff::civil::Date> {
 }
 
 impl RelinkArgs {
-    /// Checked options.
-    pub fn options(self) -> Result<RelinkOptions> {
-        if !(1..=120).contains(&self.months) {
-            return Err(Error::Usage("--months must be between 1 and 120".into()));
-        }
-        let data_start = self
-            .data_start
-            .as_deref()
-            .map(|s| parse_date_arg("--data-start", s))
-            .transpose()?;
-        let data_end = self
-            .data_end
-            .as_deref()
-            .map(|s| parse_date_arg("--data-end", s))
-            .transpose()?;
-        if let (Some(a), Some(b)) = (data_start, data_end) {
+    /// `--data-start` and `--data-end`, checked and in order.
+    fn coverage(&self) -> Result<(Option<jiff::civil::Date>, Option<jiff::civil::Date>)> {
+        let date = |flag: &str, v: &Option<String>| {
+            v.as_deref().map(|s| parse_date_arg(flag, s)).transpose()
+        };
+        let (start, end) = (
+            date("--data-start", &self.data_start)?,
+            date("--data-end", &self.data_end)?,
+        );
+        if let (Some(a), Some(b)) = (start, end) {
             if a > b {
                 return Err(Error::Usage(format!(
                     "--data-start {a} is after --data-end {b}"
                 )));
             }
         }
+        Ok((start, end))
+    }
+
+    /// Each `--within` is inside every post window, and given once.
+    fn check_within(&self) -> Result<()> {
         let longest = 28 * self.months;
         for (k, &d) in self.within.iter().enumerate() {
             if d == 0 || d > longest {
@@ -366,17 +365,30 @@ impl RelinkArgs {
                 )));
             }
         }
-        let service_cost = match self.service_cost.as_deref() {
-            None => None,
-            Some(s) => match crate::relink::values::parse_milli(s.as_bytes()) {
-                Some(Ok(v)) if v > 0 => Some(v),
-                _ => {
-                    return Err(Error::Usage(format!(
-                        "--service-cost {s:?} is not an amount of pounds above 0, such as 1171 or 1171.50"
-                    )))
-                }
-            },
+        Ok(())
+    }
+
+    /// `--service-cost` in thousandths of a pound, above 0.
+    fn service_cost(&self) -> Result<Option<u64>> {
+        let Some(s) = self.service_cost.as_deref() else {
+            return Ok(None);
         };
+        match crate::relink::values::parse_milli(s.as_bytes()) {
+            Some(Ok(v)) if v > 0 => Ok(Some(v)),
+            _ => Err(Error::Usage(format!(
+                "--service-cost {s:?} is not an amount of pounds above 0, such as 1171 or 1171.50"
+            ))),
+        }
+    }
+
+    /// Checked options.
+    pub fn options(self) -> Result<RelinkOptions> {
+        if !(1..=120).contains(&self.months) {
+            return Err(Error::Usage("--months must be between 1 and 120".into()));
+        }
+        let (data_start, data_end) = self.coverage()?;
+        self.check_within()?;
+        let service_cost = self.service_cost()?;
         if !(1..=20).contains(&self.controls) {
             return Err(Error::Usage("--controls must be from 1 to 20".into()));
         }

@@ -62,19 +62,7 @@ fn stdout(text: &str) -> Result<(), Error> {
 
 fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
-        Command::Keygen(args) => {
-            let opts = args.options()?;
-            let id = cmd::keygen::run(&opts)?;
-            cmd::eprint_line(&format!(
-                "wrote {} (mode 0600). Key id: {} (read aloud: {})",
-                shown_path(&opts.output),
-                id,
-                id.spoken()
-            ));
-            cmd::eprint_line("Keep it secret: share it only with the other party to the agreement, never by email with the data.");
-            stdout(&format!("{id}\n"))?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Keygen(args) => keygen(args.options()?),
         Command::KeyId(args) => {
             let opts = args.options()?;
             let id = cmd::key_id::run(&opts)?;
@@ -83,40 +71,10 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             stdout(&format!("{id}\n"))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate(args) => {
-            let opts = args.options()?;
-            let summary = cmd::validate::run(&opts)?;
-            // As tokenise reports: the summary and what was written, on
-            // standard error.
-            opts.messages.say(summary.render("valid").trim_end());
-            if let Some(p) = &opts.rejects {
-                opts.messages.say(format!("wrote {}", shown_path(p)));
-            }
-            if summary.tally.rows_rejected() > 0 {
-                Ok(ExitCode::from(1))
-            } else {
-                Ok(ExitCode::SUCCESS)
-            }
-        }
-        Command::Relink(args) => {
-            let opts = args.options()?;
-            let msg = opts.messages;
-            let outcome = cmd::relink::run(&opts)?;
-            msg.say(outcome.summary(opts.months).trim_end());
-            msg.say("");
-            let release = &outcome.release;
-            msg.say(outcome.report.table(&release.report).trim_end());
-            if let (Some(costs), Some(released)) = (&outcome.costs, &release.costs) {
-                msg.say("");
-                msg.say(costs.table(released).trim_end());
-            }
-            msg.say("");
-            msg.say(release.summary());
-            for p in &outcome.written {
-                msg.say(format!("wrote {}", shown_path(p)));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Validate(args) => validate(args.options()?),
+        Command::Tokenise(args) => tokenise(args.options()?),
+        Command::Relink(args) => relink(args.options()?),
+        Command::Synth(args) => synth(args.options()?),
         Command::Completions { shell } => {
             pseudolink::cli::write_completions(shell, &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
@@ -128,61 +86,107 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Synth(args) => {
-            let opts = args.options()?;
-            if let Some(spec) = &opts.population {
-                let (paths, truth) = cmd::synth::run_population(&opts, spec)?;
-                cmd::eprint_line(&format!(
-                    "wrote {} ({} people), {} ({} referred) and {} ({} usage rows)",
-                    shown_path(&paths[0]),
-                    truth.rows.0,
-                    shown_path(&paths[1]),
-                    truth.rows.1,
-                    shown_path(&paths[2]),
-                    truth.rows.2
-                ));
-                if truth.rows.1 * 20 < spec.referred * 19 {
-                    cmd::eprint_line(&format!(
-                        "note: {} referred, not the {} asked: referral is drawn at random, more often after a spell of high use, so a population gives about the number asked, fewer when it is small; ask for more with --people, or use a larger --population",
-                        truth.rows.1, spec.referred
-                    ));
-                }
-                for (t, counterfactual, actual) in &truth.post_events {
-                    cmd::eprint_line(&format!(
-                        "true effect on {t} per referred person: {:.4} (post-window events {actual} with the effect, {counterfactual} without, over {} referred people still registered when their post window ended)",
-                        truth.per_person(t).unwrap_or(0.0),
-                        truth.referred
-                    ));
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let (paths, counts) = cmd::synth::run(&opts)?;
-            cmd::eprint_line(&format!(
-                "wrote {} ({} referral rows, {} deliberately invalid) and {} ({} usage rows)",
-                shown_path(&paths[0]),
-                counts.referral_rows,
-                counts.invalid_rows,
-                shown_path(&paths[1]),
-                counts.usage_rows
-            ));
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Tokenise(args) => {
-            let opts = args.options()?;
-            let report = cmd::tokenise::run(&opts)?;
-            let msg = opts.messages;
-            msg.say(format!("key id: {}", report.key_id));
-            msg.say(report.summary.render("tokenised").trim_end());
-            if report.summary.tally.rows_rejected() > 0 && opts.rejects.is_none() {
-                msg.say(format!(
-                    "warning: {} rows were rejected and are not in the output; pass --rejects FILE to list them",
-                    report.summary.tally.rows_rejected()
-                ));
-            }
-            for p in &report.written {
-                msg.say(format!("wrote {}", shown_path(p)));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
     }
+}
+
+fn keygen(opts: cmd::keygen::KeygenOptions) -> Result<ExitCode, Error> {
+    let id = cmd::keygen::run(&opts)?;
+    cmd::eprint_line(&format!(
+        "wrote {} (mode 0600). Key id: {} (read aloud: {})",
+        shown_path(&opts.output),
+        id,
+        id.spoken()
+    ));
+    cmd::eprint_line("Keep it secret: share it only with the other party to the agreement, never by email with the data.");
+    stdout(&format!("{id}\n"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate(opts: cmd::validate::ValidateOptions) -> Result<ExitCode, Error> {
+    let summary = cmd::validate::run(&opts)?;
+    // As tokenise reports: the summary and what was written, on stderr.
+    opts.messages.say(summary.render("valid").trim_end());
+    if let Some(p) = &opts.rejects {
+        opts.messages.say(format!("wrote {}", shown_path(p)));
+    }
+    Ok(if summary.tally.rows_rejected() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn tokenise(opts: cmd::tokenise::TokeniseOptions) -> Result<ExitCode, Error> {
+    let report = cmd::tokenise::run(&opts)?;
+    let msg = opts.messages;
+    msg.say(format!("key id: {}", report.key_id));
+    msg.say(report.summary.render("tokenised").trim_end());
+    if report.summary.tally.rows_rejected() > 0 && opts.rejects.is_none() {
+        msg.say(format!(
+            "warning: {} rows were rejected and are not in the output; pass --rejects FILE to list them",
+            report.summary.tally.rows_rejected()
+        ));
+    }
+    for p in &report.written {
+        msg.say(format!("wrote {}", shown_path(p)));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn relink(opts: cmd::relink::RelinkOptions) -> Result<ExitCode, Error> {
+    let msg = opts.messages;
+    let outcome = cmd::relink::run(&opts)?;
+    msg.say(outcome.summary(opts.months).trim_end());
+    msg.say("");
+    let release = &outcome.release;
+    msg.say(outcome.report.table(&release.report).trim_end());
+    if let (Some(costs), Some(released)) = (&outcome.costs, &release.costs) {
+        msg.say("");
+        msg.say(costs.table(released).trim_end());
+    }
+    msg.say("");
+    msg.say(release.summary());
+    for p in &outcome.written {
+        msg.say(format!("wrote {}", shown_path(p)));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn synth(opts: cmd::synth::SynthOptions) -> Result<ExitCode, Error> {
+    let Some(spec) = &opts.population else {
+        let (paths, counts) = cmd::synth::run(&opts)?;
+        cmd::eprint_line(&format!(
+            "wrote {} ({} referral rows, {} deliberately invalid) and {} ({} usage rows)",
+            shown_path(&paths[0]),
+            counts.referral_rows,
+            counts.invalid_rows,
+            shown_path(&paths[1]),
+            counts.usage_rows
+        ));
+        return Ok(ExitCode::SUCCESS);
+    };
+    let (paths, truth) = cmd::synth::run_population(&opts, spec)?;
+    cmd::eprint_line(&format!(
+        "wrote {} ({} people), {} ({} referred) and {} ({} usage rows)",
+        shown_path(&paths[0]),
+        truth.rows.0,
+        shown_path(&paths[1]),
+        truth.rows.1,
+        shown_path(&paths[2]),
+        truth.rows.2
+    ));
+    if truth.rows.1 * 20 < spec.referred * 19 {
+        cmd::eprint_line(&format!(
+            "note: {} referred, not the {} asked: referral is drawn at random, more often after a spell of high use, so a population gives about the number asked, fewer when it is small; ask for more with --people, or use a larger --population",
+            truth.rows.1, spec.referred
+        ));
+    }
+    for (t, counterfactual, actual) in &truth.post_events {
+        cmd::eprint_line(&format!(
+            "true effect on {t} per referred person: {:.4} (post-window events {actual} with the effect, {counterfactual} without, over {} referred people still registered when their post window ended)",
+            truth.per_person(t).unwrap_or(0.0),
+            truth.referred
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
 }

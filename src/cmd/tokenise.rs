@@ -55,6 +55,44 @@ pub struct TokeniseReport {
     pub written: Vec<PathBuf>,
 }
 
+/// The manifest of a token file: key id, counts, SHA-256, source name.
+fn manifest(
+    opts: &TokeniseOptions,
+    summary: &Summary,
+    key_id: &KeyId,
+    digest: [u8; 32],
+) -> Manifest {
+    let t = &summary.tally;
+
+    Manifest {
+        format: manifest::FORMAT.to_string(),
+        version: manifest::VERSION,
+        key_id: key_id.to_string(),
+        token_column: opts.token_column.clone(),
+        rows_read: t.rows_read,
+        rows_tokenised: t.rows_valid,
+        rows_rejected: t.rows_rejected(),
+        rejected_by_reason: t.rejected_by_reason(),
+        duplicate_numbers: summary.duplicate_numbers,
+        test_range: t.test_range,
+        outside_england_wales: t
+            .outside
+            .iter()
+            .map(|(r, n)| (r.code().to_string(), n))
+            .collect(),
+        tool_version: crate::VERSION.to_string(),
+        spec_version: Some(crate::SPEC_VERSION),
+        created: crate::now_rfc3339(),
+        sha256: hex::encode(digest),
+        // The input's name, with any NHS number in it redacted.
+        source_name: opts
+            .input
+            .path()
+            .and_then(Path::file_name)
+            .map(|n| crate::provider::nhs::redact_numbers(&n.to_string_lossy()).into_owned()),
+    }
+}
+
 /// Runs `tokenise`.
 pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
     let manifest_path = opts.output.as_deref().map(manifest::path_for);
@@ -135,33 +173,7 @@ pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
         written.push(p.clone());
     }
     if let (Some(mpath), Some(digest)) = (&manifest_path, digest) {
-        let t = &summary.tally;
-        let m =
-            Manifest {
-                format: manifest::FORMAT.to_string(),
-                version: manifest::VERSION,
-                key_id: key_id.to_string(),
-                token_column: opts.token_column.clone(),
-                rows_read: t.rows_read,
-                rows_tokenised: t.rows_valid,
-                rows_rejected: t.rows_rejected(),
-                rejected_by_reason: t.rejected_by_reason(),
-                duplicate_numbers: summary.duplicate_numbers,
-                test_range: t.test_range,
-                outside_england_wales: t
-                    .outside
-                    .iter()
-                    .map(|(r, n)| (r.code().to_string(), n))
-                    .collect(),
-                tool_version: crate::VERSION.to_string(),
-                spec_version: Some(crate::SPEC_VERSION),
-                created: crate::now_rfc3339(),
-                sha256: hex::encode(digest),
-                // The input's name, with any NHS number in it redacted.
-                source_name: opts.input.path().and_then(Path::file_name).map(|n| {
-                    crate::provider::nhs::redact_numbers(&n.to_string_lossy()).into_owned()
-                }),
-            };
+        let m = manifest(opts, &summary, &key_id, digest);
         let mut mf = AtomicOutput::create(Some(mpath), opts.force)?;
         mf.put(m.to_json().as_bytes())?;
         commit.add(mf)?;
