@@ -268,25 +268,43 @@ pub fn generate(
 ) -> Result<SynthCounts> {
     let mut rng = Rng::new(spec.seed);
     let mut counts = SynthCounts::default();
+    let people = draw_people(spec, &mut rng);
+    write_referrals(spec, &people, &mut rng, referrals, &mut counts)?;
+    write_usage(spec, &people, &mut rng, usage, &mut counts)?;
+    Ok(counts)
+}
+
+/// The people referred: number, first intervention, cohort.
+fn draw_people(spec: &SynthSpec, rng: &mut Rng) -> Vec<Person> {
     let (first, last) = intervention_range();
     let span_days = days_between(first, last) + 1;
+    (0..spec.people)
+        .map(|_| {
+            let n = random_number(rng, spec.test_numbers);
+            let cohort = rng.weighted(COHORTS.iter().map(|c| c.1));
+            let date = add_days(first, rng.below(span_days as u64) as i64);
+            Person {
+                digits: *n.digits(),
+                date,
+                cohort,
+            }
+        })
+        .collect()
+}
 
-    let mut people = Vec::with_capacity(spec.people as usize);
-    for _ in 0..spec.people {
-        let n = random_number(&mut rng, spec.test_numbers);
-        let cohort = rng.weighted(COHORTS.iter().map(|c| c.1));
-        let date = add_days(first, rng.below(span_days as u64) as i64);
-        people.push(Person {
-            digits: *n.digits(),
-            date,
-            cohort,
-        });
-    }
-
+/// The referrals file: a row per referral (1% referred twice), numbers in
+/// mixed presentations, some deliberately invalid.
+fn write_referrals(
+    spec: &SynthSpec,
+    people: &[Person],
+    rng: &mut Rng,
+    referrals: &mut AtomicOutput,
+    counts: &mut SynthCounts,
+) -> Result<()> {
     referrals.put(b"referral_id,nhs_number,intervention_date,cohort,consent\n")?;
     let mut line = Vec::with_capacity(128);
     let mut id = 0u64;
-    for p in &people {
+    for p in people {
         let copies = if rng.below(100) == 0 { 2 } else { 1 };
         for copy in 0..copies {
             id += 1;
@@ -297,7 +315,7 @@ pub fn generate(
                 invalid_cell(counts.invalid_rows, &p.digits, &mut line);
                 counts.invalid_rows += 1;
             } else {
-                present(&mut rng, &p.digits, &mut line);
+                present(rng, &p.digits, &mut line);
             }
             line.push(b',');
             let date = if copy == 0 {
@@ -307,20 +325,51 @@ pub fn generate(
             };
             write_date(&mut line, date, rng.below(4) == 0);
             line.push(b',');
-            let name = COHORTS[p.cohort].0;
-            line.extend_from_slice(name.as_bytes());
+            line.extend_from_slice(COHORTS[p.cohort].0.as_bytes());
             line.extend_from_slice(b",Y\n");
             referrals.put(&line)?;
             counts.referral_rows += 1;
         }
     }
+    Ok(())
+}
 
-    // Usage: events for cohort members at their cohort's rates (lower after
-    // the intervention), plus events for people who were never referred.
-    // The rates are scaled so that the expected number of rows written is
-    // `spec.events`: events whose date would fall outside the extract are
-    // not written, so each person's expectation counts only the share of
-    // their windows inside it.
+/// The rate scale that makes the expected number of usage rows written
+/// `spec.events`: events whose date would fall outside the extract are not
+/// written, so each person's expectation counts only the share of their
+/// windows inside it.
+fn usage_scale(spec: &SynthSpec, people: &[Person], window_days: f64) -> f64 {
+    let (ds, de) = (data_start(), data_end());
+    let cohort_share = if people.is_empty() { 0.0 } else { 0.8 };
+    let unscaled: f64 = people
+        .iter()
+        .map(|p| {
+            let c = &COHORTS[p.cohort];
+            let phases: f64 = PHASES
+                .iter()
+                .map(|&(phase, factor)| {
+                    factor * in_extract(p.date, phase, window_days as i64, ds, de)
+                })
+                .sum();
+            (c.2 + c.3) * window_days / 365.25 * phases
+        })
+        .sum();
+    if unscaled > 0.0 {
+        spec.events as f64 * cohort_share / unscaled
+    } else {
+        0.0
+    }
+}
+
+/// The usage file: events for cohort members at their cohort's rates
+/// (lower after the intervention), then events for people never referred.
+fn write_usage(
+    spec: &SynthSpec,
+    people: &[Person],
+    rng: &mut Rng,
+    usage: &mut AtomicOutput,
+    counts: &mut SynthCounts,
+) -> Result<()> {
     usage.put(b"nhs_number,event_date,event_type,los_days\n")?;
     // Lengths of stay come from a stream of their own, so that adding them
     // left every other byte of a seed's files as it was.
@@ -329,75 +378,51 @@ pub fn generate(
     let data_days = days_between(ds, de) + 1;
     let window_days = 30.44 * f64::from(spec.months);
     let window = window_days as i64;
-    let cohort_share = if people.is_empty() { 0.0 } else { 0.8 };
-    let unscaled: f64 = people
-        .iter()
-        .map(|p| {
-            let c = &COHORTS[p.cohort];
-            let phases: f64 = PHASES
-                .iter()
-                .map(|&(phase, factor)| factor * in_extract(p.date, phase, window, ds, de))
-                .sum();
-            (c.2 + c.3) * window_days / 365.25 * phases
-        })
-        .sum();
-    let scale = if unscaled > 0.0 {
-        spec.events as f64 * cohort_share / unscaled
-    } else {
-        0.0
+    let scale = usage_scale(spec, people, window_days);
+    let mut line = Vec::with_capacity(128);
+    let mut put = |digits: &[u8], date, event_type: &str, los: &mut Rng| -> Result<()> {
+        line.clear();
+        line.extend_from_slice(digits);
+        line.push(b',');
+        write_date(&mut line, date, false);
+        line.push(b',');
+        line.extend_from_slice(event_type.as_bytes());
+        line.push(b',');
+        if event_type == "NEL" {
+            let _ = write!(line, "{}", length_of_stay(los));
+        }
+        line.push(b'\n');
+        usage.put(&line)?;
+        counts.usage_rows += 1;
+        Ok(())
     };
-    for p in &people {
+    for p in people {
         let c = &COHORTS[p.cohort];
         for (event_type, rate) in [("AE", c.2), ("NEL", c.3)] {
             let mean = rate * scale * window_days / 365.25;
             for (phase, factor) in PHASES {
-                let k = rng.poisson(mean * factor);
-                for _ in 0..k {
+                for _ in 0..rng.poisson(mean * factor) {
                     let date = match phase {
                         Phase::Pre => add_days(p.date, -(1 + rng.below(window as u64) as i64)),
                         Phase::Post => add_days(p.date, rng.below(window as u64) as i64),
                         Phase::Anywhere => add_days(ds, rng.below(data_days as u64) as i64),
                     };
-                    if date < ds || date > de {
-                        continue;
+                    if (ds..=de).contains(&date) {
+                        put(&p.digits, date, event_type, &mut los_rng)?;
                     }
-                    line.clear();
-                    line.extend_from_slice(&p.digits);
-                    line.push(b',');
-                    write_date(&mut line, date, false);
-                    line.push(b',');
-                    line.extend_from_slice(event_type.as_bytes());
-                    line.push(b',');
-                    if event_type == "NEL" {
-                        let _ = write!(line, "{}", length_of_stay(&mut los_rng));
-                    }
-                    line.push(b'\n');
-                    usage.put(&line)?;
-                    counts.usage_rows += 1;
                 }
             }
         }
     }
+    let cohort_share = if people.is_empty() { 0.0 } else { 0.8 };
     let others = (spec.events as f64 * (1.0 - cohort_share)) as u64;
     for _ in 0..others {
-        let n = random_number(&mut rng, spec.test_numbers);
-        line.clear();
-        line.extend_from_slice(n.digits());
-        line.push(b',');
-        write_date(
-            &mut line,
-            add_days(ds, rng.below(data_days as u64) as i64),
-            false,
-        );
-        if rng.below(3) == 0 {
-            let _ = writeln!(line, ",NEL,{}", length_of_stay(&mut los_rng));
-        } else {
-            line.extend_from_slice(b",AE,\n");
-        }
-        usage.put(&line)?;
-        counts.usage_rows += 1;
+        let n = random_number(rng, spec.test_numbers);
+        let date = add_days(ds, rng.below(data_days as u64) as i64);
+        let event_type = if rng.below(3) == 0 { "NEL" } else { "AE" };
+        put(n.digits(), date, event_type, &mut los_rng)?;
     }
-    Ok(counts)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -171,8 +171,14 @@ pub fn generate(
     referrals: &mut AtomicOutput,
     usage: &mut AtomicOutput,
 ) -> Result<Truth> {
-    // Rates per person-month for a frailty of 1, so that the events come
-    // to about spec.events: mean frailty is the age mix's multiplier.
+    let rate = rates(spec);
+    let k = referral_scale(spec, rate);
+    write_all(spec, rate, k, population, referrals, usage)
+}
+
+/// Rates per person-month for a frailty of 1, so that the events come to
+/// about `spec.events`: mean frailty is the age mix's multiplier.
+fn rates(spec: &PopulationSpec) -> [f64; 2] {
     let weight: u32 = AGE_BANDS.iter().map(|a| a.1).sum();
     let mean_frailty: f64 =
         AGE_BANDS.iter().map(|a| f64::from(a.1) * a.2).sum::<f64>() / f64::from(weight);
@@ -181,10 +187,12 @@ pub fn generate(
             * MONTHS as f64
             * mean_frailty
             * (1.0 + CRISIS * (CRISIS_RATE - 1.0)));
-    let rate = [per_month * TYPES[0].1, per_month * TYPES[1].1];
+    [per_month * TYPES[0].1, per_month * TYPES[1].1]
+}
 
-    // Pass 1: the referral chance's scale, so that about spec.referred
-    // people are referred.
+/// Pass 1: the referral chance's scale, so that about `spec.referred`
+/// people are referred.
+fn referral_scale(spec: &PopulationSpec, rate: [f64; 2]) -> f64 {
     let mut score = 0.0;
     let mut i = 0u64;
     let mut kept = 0u64;
@@ -198,12 +206,23 @@ pub fn generate(
         }
         i += 1;
     }
-    let k = if score > 0.0 {
+    if score > 0.0 {
         spec.referred as f64 / score
     } else {
         0.0
-    };
+    }
+}
 
+/// Pass 2: writes the population, the referrals and the usage, and keeps
+/// the truth.
+fn write_all(
+    spec: &PopulationSpec,
+    rate: [f64; 2],
+    k: f64,
+    population: &mut AtomicOutput,
+    referrals: &mut AtomicOutput,
+    usage: &mut AtomicOutput,
+) -> Result<Truth> {
     population.put(b"nhs_number,age_band,sex,deprivation_decile,practice,left_on\n")?;
     referrals.put(
         b"nhs_number,intervention_date,cohort,age_band,sex,deprivation_decile,practice,left_on\n",
