@@ -232,15 +232,20 @@ fn write_all(
         .map(|m| add_months(data_start(), m))
         .collect();
     debug_assert!(months[MONTHS] == crate::relink::windows::next_day(data_end()));
-    let mut refer_rng = Rng::new(spec.seed ^ 0x7265_6665_7272_6564);
-    let mut effect_rng = Rng::new(spec.seed ^ 0x6566_6665_6374);
-    let mut day_rng = Rng::new(spec.seed ^ 0x6461_7973);
-    let mut los_rng = Rng::new(spec.seed ^ LOS_STREAM);
-    let mut truth = Truth {
-        post_events: TYPES.iter().map(|t| (t.0, 0, 0)).collect(),
-        ..Truth::default()
+    let mut w = Writer {
+        spec,
+        k,
+        months,
+        refer_rng: Rng::new(spec.seed ^ 0x7265_6665_7272_6564),
+        effect_rng: Rng::new(spec.seed ^ 0x6566_6665_6374),
+        day_rng: Rng::new(spec.seed ^ 0x6461_7973),
+        los_rng: Rng::new(spec.seed ^ LOS_STREAM),
+        truth: Truth {
+            post_events: TYPES.iter().map(|t| (t.0, 0, 0)).collect(),
+            ..Truth::default()
+        },
+        line: Vec::with_capacity(128),
     };
-    let mut line = Vec::with_capacity(128);
     let (mut i, mut kept) = (0u64, 0u64);
     while kept < spec.population {
         let Some(n) = number(i, spec.seed, spec.test_numbers) else {
@@ -250,7 +255,36 @@ fn write_all(
         let p = draw(spec.seed, i, rate);
         i += 1;
         kept += 1;
-        let digits = n.digits();
+        w.person(n.digits(), &p, population, referrals, usage)?;
+    }
+    Ok(w.truth)
+}
+
+/// Pass 2's state: the random streams (each its own, so that adding one
+/// left the others' draws as they were), the truth and a line buffer.
+struct Writer<'a> {
+    spec: &'a PopulationSpec,
+    k: f64,
+    months: Vec<Date>,
+    refer_rng: Rng,
+    effect_rng: Rng,
+    day_rng: Rng,
+    los_rng: Rng,
+    truth: Truth,
+    line: Vec<u8>,
+}
+
+impl Writer<'_> {
+    /// One person: their population row, their referral if any, and their
+    /// events (less those the effect removes after referral).
+    fn person(
+        &mut self,
+        digits: &[u8; 10],
+        p: &Person,
+        population: &mut AtomicOutput,
+        referrals: &mut AtomicOutput,
+        usage: &mut AtomicOutput,
+    ) -> Result<()> {
         // The last day of the month they left, or empty.
         let left_on = p
             .end
@@ -261,66 +295,73 @@ fn write_all(
             "{},{},{},P{:02},{left_on}",
             AGE_BANDS[p.age].0, p.sex, p.decile, p.practice
         );
-        line.clear();
-        line.extend_from_slice(digits);
-        let _ = writeln!(line, ",{attributes}");
-        population.put(&line)?;
-        truth.rows.0 += 1;
-
-        let mut referred_at = None;
-        for m in FIRST_REFERRAL..=LAST_REFERRAL.min(p.end.unwrap_or(MONTHS)) {
-            if refer_rng.unit() < k * (BASELINE + f64::from(recent(&p, m))) {
-                referred_at = Some(m);
-                break;
-            }
-        }
+        self.line.clear();
+        self.line.extend_from_slice(digits);
+        let _ = writeln!(self.line, ",{attributes}");
+        population.put(&self.line)?;
+        self.truth.rows.0 += 1;
+        let referred_at = (FIRST_REFERRAL..=LAST_REFERRAL.min(p.end.unwrap_or(MONTHS)))
+            .find(|&m| self.refer_rng.unit() < self.k * (BASELINE + f64::from(recent(p, m))));
         // The truth covers those still registered when their post window
         // ends, as the analysis does.
         let counted = referred_at.filter(|&m| p.end.is_none_or(|e| e >= m + 6));
         if counted.is_some() {
-            truth.referred += 1;
+            self.truth.referred += 1;
         }
         if let Some(m) = referred_at {
-            line.clear();
-            line.extend_from_slice(digits);
-            line.push(b',');
-            write_date(&mut line, months[m], false);
-            let _ = writeln!(line, ",Social prescribing,{attributes}");
-            referrals.put(&line)?;
-            truth.rows.1 += 1;
+            self.line.clear();
+            self.line.extend_from_slice(digits);
+            self.line.push(b',');
+            write_date(&mut self.line, self.months[m], false);
+            let _ = writeln!(self.line, ",Social prescribing,{attributes}");
+            referrals.put(&self.line)?;
+            self.truth.rows.1 += 1;
         }
         for (m, month) in p.counts.iter().enumerate() {
             let post = referred_at.is_some_and(|r| (r..r + 6).contains(&m));
-            let counted_post = post && counted.is_some();
-            let days = days_between(months[m], months[m + 1]) as u64;
-            for (t, &count) in month.iter().enumerate() {
-                let (name, _) = TYPES[t];
-                for _ in 0..count {
-                    let kept_event = !post || effect_rng.unit() * 100.0 >= spec.effect_pct;
-                    if counted_post {
-                        truth.post_events[t].1 += 1;
-                        truth.post_events[t].2 += u64::from(kept_event);
-                    }
-                    let date = add_days(months[m], day_rng.below(days) as i64);
-                    if !kept_event {
-                        continue;
-                    }
-                    line.clear();
-                    line.extend_from_slice(digits);
-                    line.push(b',');
-                    write_date(&mut line, date, false);
-                    let _ = write!(line, ",{name},");
-                    if name == "NEL" {
-                        let _ = write!(line, "{}", length_of_stay(&mut los_rng));
-                    }
-                    line.push(b'\n');
-                    usage.put(&line)?;
-                    truth.rows.2 += 1;
+            self.month(digits, m, month, post, post && counted.is_some(), usage)?;
+        }
+        Ok(())
+    }
+
+    /// One person's events in month `m`.
+    fn month(
+        &mut self,
+        digits: &[u8; 10],
+        m: usize,
+        month: &[u32; 2],
+        post: bool,
+        counted: bool,
+        usage: &mut AtomicOutput,
+    ) -> Result<()> {
+        let days = days_between(self.months[m], self.months[m + 1]) as u64;
+        for (t, &count) in month.iter().enumerate() {
+            let (name, _) = TYPES[t];
+            for _ in 0..count {
+                let kept = !post || self.effect_rng.unit() * 100.0 >= self.spec.effect_pct;
+                if counted {
+                    self.truth.post_events[t].1 += 1;
+                    self.truth.post_events[t].2 += u64::from(kept);
                 }
+                let date = add_days(self.months[m], self.day_rng.below(days) as i64);
+                if !kept {
+                    continue;
+                }
+                self.line.clear();
+                self.line.extend_from_slice(digits);
+                self.line.push(b',');
+                write_date(&mut self.line, date, false);
+                let _ = write!(self.line, ",{name},");
+                if name == "NEL" {
+                    let _ = write!(self.line, "{}", length_of_stay(&mut self.los_rng));
+                }
+                self.line.push(b'\n');
+                usage.put(&self.line)?;
+                self.truth.rows.2 += 1;
             }
         }
+        Ok(())
     }
-    Ok(truth)
 }
 
 #[cfg(test)]
