@@ -93,6 +93,27 @@ fn manifest(
     }
 }
 
+/// The token column's name must not be another column's already.
+fn refuse_token_column_clash(
+    opts: &TokeniseOptions,
+    header: Option<&crate::io::csv::Header>,
+    column: usize,
+) -> Result<()> {
+    let Some(h) = header else { return Ok(()) };
+    let clash = h
+        .names
+        .iter()
+        .enumerate()
+        .any(|(i, n)| i != column && n.trim().eq_ignore_ascii_case(opts.token_column.trim()));
+    if clash {
+        return Err(Error::Usage(format!(
+            "{}: the input already has a column named {:?}; choose another name with --token-column",
+            opts.input, opts.token_column
+        )));
+    }
+    Ok(())
+}
+
 /// Runs `tokenise`.
 pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
     let manifest_path = opts.output.as_deref().map(manifest::path_for);
@@ -117,18 +138,7 @@ pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
         opts.column.as_ref(),
         opts.sheet.as_deref(),
     )?;
-    if let Some(h) = reader.header() {
-        let clash =
-            h.names.iter().enumerate().any(|(i, n)| {
-                i != column && n.trim().eq_ignore_ascii_case(opts.token_column.trim())
-            });
-        if clash {
-            return Err(Error::Usage(format!(
-                "{}: the input already has a column named {:?}; choose another name with --token-column",
-                opts.input, opts.token_column
-            )));
-        }
-    }
+    refuse_token_column_clash(opts, reader.header(), column)?;
 
     let mut out = AtomicOutput::create(opts.output.as_deref(), opts.force)?;
     if opts.output.is_some() {
