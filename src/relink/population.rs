@@ -85,6 +85,30 @@ impl Population {
     }
 }
 
+/// The id, `--match-on` and end-date columns, and the end date's name.
+fn resolve(
+    reader: &mut crate::io::csv::RecordReader<Box<dyn std::io::Read + Send>>,
+    file: &Source,
+    cols: &PopulationColumns,
+    ids: &UsageIds<'_>,
+) -> Result<(usize, Vec<usize>, Option<usize>, String)> {
+    let n = reader.n_fields()?.unwrap_or(0);
+    let h = reader.header();
+    let id = resolve_column(&cols.id, h, n, file, &ids.flag("population"))?;
+    let matches = cols
+        .match_on
+        .iter()
+        .map(|name| resolve_column(&ColumnSpec::Name(name.clone()), h, n, file, "--match-on"))
+        .collect::<Result<Vec<_>>>()?;
+    let end = cols
+        .end_date
+        .as_ref()
+        .map(|c| resolve_column(c, h, n, file, "--end-date-column"))
+        .transpose()?;
+    let end_name = end.map(|c| header_name(reader, c)).unwrap_or_default();
+    Ok((id, matches, end, end_name))
+}
+
 /// Reads the population file. Rows whose person appeared before are
 /// counted and left out; rows with an unusable id are counted by reason.
 pub fn load_population(
@@ -95,28 +119,7 @@ pub fn load_population(
     strata: &Strata,
 ) -> Result<Population> {
     let mut reader = open_with_header(file, csv)?;
-    let n = reader.n_fields()?.unwrap_or(0);
-    let id_col = resolve_column(&cols.id, reader.header(), n, file, &ids.flag("population"))?;
-    let match_cols = cols
-        .match_on
-        .iter()
-        .map(|name| {
-            resolve_column(
-                &ColumnSpec::Name(name.clone()),
-                reader.header(),
-                n,
-                file,
-                "--match-on",
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
-
-    let end_col = cols
-        .end_date
-        .as_ref()
-        .map(|c| resolve_column(c, reader.header(), n, file, "--end-date-column"))
-        .transpose()?;
-    let end_name = end_col.map(|c| header_name(&reader, c)).unwrap_or_default();
+    let (id_col, match_cols, end_col, end_name) = resolve(&mut reader, file, cols, ids)?;
 
     let mut rows_read = 0u64;
     let mut invalid_numbers = ReasonCounts::default();
