@@ -4,7 +4,15 @@
 --
 -- DuckDB has no HMAC function, but it has SHA-256 over BLOBs, so HMAC is
 -- built from its definition (RFC 2104): H((K xor opad) || H((K xor ipad) || m)).
--- Keys of up to 64 bytes (pseudolink keygen makes 32).
+-- Any key the command line accepts: at least 32 bytes, as an even number
+-- of hex digits (pseudolink keygen makes 32); longer than 64 bytes is
+-- hashed first, as RFC 2104 says. Anything else raises an error.
+--
+-- The NHS number column may be text or an integer type (BIGINT, as
+-- read_csv detects, or DECIMAL(p,0)). A FLOAT or DOUBLE column, or a
+-- DECIMAL with places, raises an error: its values may have been rounded
+-- into another person's number. Read the column as text instead:
+--     read_csv('referrals.csv', types={'nhs_number': 'VARCHAR'})
 --
 -- THE KEY: never write it into this file, a notebook or a query's text.
 -- Read it from the key file at run time into a prepared statement's
@@ -13,11 +21,21 @@
 --     con.execute("SET VARIABLE pseudolink_key = ?", [hex])
 -- and drop the variable when done (RESET VARIABLE pseudolink_key).
 
+-- A cell as text, refusing column types that may have rounded the number.
+CREATE OR REPLACE MACRO pseudolink_cell_text(cell) AS (
+  CASE WHEN typeof(cell) IN ('FLOAT', 'DOUBLE')
+            OR (typeof(cell) LIKE 'DECIMAL(%' AND typeof(cell) NOT LIKE '%,0)')
+       THEN error('pseudolink: the NHS number column is ' || typeof(cell)
+                  || ', whose values may have been rounded into another person''s number. '
+                  || 'Read it as text, e.g. read_csv(..., types={''nhs_number'': ''VARCHAR''})')
+       ELSE CAST(cell AS VARCHAR) END
+);
+
 -- Step 1-4 of SPEC section 1: the canonical ten digits, or NULL when the
 -- cell is not a valid NHS number (use `pseudolink validate` for reasons).
 CREATE OR REPLACE MACRO pseudolink_canonical(cell) AS (
   WITH s AS (
-    SELECT trim(regexp_replace(coalesce(cell, ''), '[\x{200B}\x{200C}\x{200D}\x{2060}\x{FEFF}]', '', 'g'),
+    SELECT trim(regexp_replace(coalesce(pseudolink_cell_text(cell), ''), '[\x{200B}\x{200C}\x{200D}\x{2060}\x{FEFF}]', '', 'g'),
                 ' \t\n\r' || chr(11) || chr(12) || chr(133) || chr(160) || chr(5760) || chr(8192) || chr(8193) ||
                 chr(8194) || chr(8195) || chr(8196) || chr(8197) || chr(8198) || chr(8199) || chr(8200) ||
                 chr(8201) || chr(8202) || chr(8232) || chr(8233) || chr(8239) || chr(8287) || chr(12288)) AS t
@@ -39,9 +57,22 @@ CREATE OR REPLACE MACRO pseudolink_canonical(cell) AS (
   FROM d
 );
 
--- HMAC-SHA256 of a message under a key given as hex (at most 64 bytes).
+-- The key as one 64-byte HMAC block (SPEC section 2's rules, RFC 2104's
+-- padding), or an error that never quotes the key.
+CREATE OR REPLACE MACRO pseudolink_key_block(key_hex) AS (
+  CASE
+    WHEN key_hex IS NULL OR NOT regexp_full_match(trim(CAST(key_hex AS VARCHAR)), '([0-9a-fA-F]{2}){32,}')
+      THEN error('pseudolink: the key must be at least 32 bytes, written as an even number '
+                 || 'of hex digits (64 or more). Read it from the key file that '
+                 || '`pseudolink keygen` wrote (docs/SPEC.md section 2)')
+    WHEN length(trim(key_hex)) > 128 THEN unhex(rpad(sha256(unhex(trim(key_hex))), 128, '0'))
+    ELSE unhex(rpad(lower(trim(key_hex)), 128, '0'))
+  END
+);
+
+-- HMAC-SHA256 of a message under a key given as hex.
 CREATE OR REPLACE MACRO pseudolink_hmac_hex(key_hex, message) AS (
-  WITH k AS (SELECT unhex(rpad(lower(key_hex), 128, '0')) AS key)
+  WITH k AS (SELECT pseudolink_key_block(key_hex) AS key)
   SELECT sha256(xor(key::BIT, unhex(repeat('5c', 64))::BIT)::BLOB
                 || unhex(sha256(xor(key::BIT, unhex(repeat('36', 64))::BIT)::BLOB || encode(message))))
   FROM k

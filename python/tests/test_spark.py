@@ -73,3 +73,30 @@ def test_spark_tokens_match_the_command_line(spark, tmp_path):
         token, reason = got[rid]
         assert token == want_tokens.get(rid), rid
         assert reason == rejected.get(rid), rid
+
+
+def test_spark_ship_key_from_a_secret(spark):
+    """A key from a secrets store (hex), shipped with ship_key: the copies
+    are 0600 on the driver and the executor, and the tokens are the Key's."""
+    import json
+
+    import pandas as pd
+    from pyspark import SparkFiles
+
+    import pseudolink
+    import pseudolink.spark
+
+    vectors = json.loads((pathlib.Path(EXAMPLE_KEY).parents[1] / "docs" / "vectors.json").read_text())
+    key = pseudolink.Key.from_hex(os.urandom(32).hex())
+    name = pseudolink.spark.ship_key(key, spark)
+    assert key.key_id in name
+    cells = [c["input"] for c in vectors["tokens"]] * 50 + [None, "not a number"]
+    df = spark.createDataFrame(pd.DataFrame({"nhs_number": cells}))
+    got = [r["token"] for r in df.select(pseudolink.spark.tokens_udf(name)("nhs_number").alias("token")).collect()]
+    want = list(key.tokens(pd.Series(cells, dtype=object)).astype(object).where(lambda s: s.notna(), None))
+    assert got == want
+    assert all(g is not None for g in got[:-2])
+    assert os.stat(SparkFiles.get(name)).st_mode & 0o777 == 0o600
+    driver_copy = [p for p in pathlib.Path(__import__("tempfile").gettempdir()).glob(f"pseudolink-key-*/{name}")]
+    assert len(driver_copy) == 1 and driver_copy[0].stat().st_mode & 0o777 == 0o600
+    assert driver_copy[0].parent.stat().st_mode & 0o777 == 0o700

@@ -19,6 +19,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 VECTORS = json.loads((ROOT / "docs" / "vectors.json").read_text())
 EXAMPLE_KEY = ROOT / "keys-example" / "example.key"
 REQUIRE = os.environ.get("PSEUDOLINK_REQUIRE_SQL") == "1"
+# Keys SPEC section 2 refuses: empty, odd digits, 31 bytes, not hex.
+BAD_KEYS = ["", "ab" * 31 + "a", "ab" * 31, "zz" * 32, "ab" * 32 + "a"]
+PG_LOG: list = []
 
 
 def key_hex(path) -> str:
@@ -84,6 +87,58 @@ def test_duckdb_matches_the_command_line(duck, tmp_path):
     assert [g[0] for g in got] == want
 
 
+def test_duckdb_refuses_bad_keys_without_quoting_them(duck):
+    import duckdb
+
+    for bad in [*BAD_KEYS, None]:
+        with pytest.raises(duckdb.Error) as e:
+            duck.execute("SELECT pseudolink_token('9434765919', ?)", [bad]).fetchall()
+        assert "at least 32 bytes" in str(e.value)
+        assert not bad or bad not in str(e.value)
+
+
+def test_duckdb_long_keys_are_hmac(duck):
+    """Keys longer than the 64-byte block are hashed first (RFC 2104),
+    as the command line and Python's hmac do."""
+    import hashlib
+    import hmac
+
+    for n in (32, 64, 65, 100):
+        k = bytes(range(n))
+        got = duck.execute("SELECT pseudolink_token('9434765919', ?)", [k.hex()]).fetchone()[0]
+        assert got == hmac.new(k, b"9434765919", hashlib.sha256).hexdigest(), n
+
+
+def test_duckdb_integer_columns_match_the_command_line(duck, tmp_path):
+    """read_csv detects BIGINT for an all-digit column: that works; a
+    DOUBLE or DECIMAL with places raises, never quoting a value."""
+    import duckdb
+
+    cells, want = cli_tokens(tmp_path)
+    digits = [(c, w) for c, w in zip(cells, want) if c.isdigit() and len(c) == 10 and c[0] != "0"]
+    path = tmp_path / "ints.csv"
+    path.write_text("nhs_number\n" + "".join(f"{c}\n" for c, _ in digits))
+    rel = duck.read_csv(str(path))
+    assert rel.types[0] == "BIGINT"
+    got = duck.execute(
+        f"SELECT pseudolink_token(nhs_number, ?) FROM read_csv('{path}')", [key_hex(EXAMPLE_KEY)]
+    ).fetchall()
+    assert [g[0] for g in got] == [w for _, w in digits]
+    got = duck.execute(
+        f"SELECT pseudolink_token(CAST(nhs_number AS DECIMAL(18,0)), ?) FROM read_csv('{path}')",
+        [key_hex(EXAMPLE_KEY)],
+    ).fetchall()
+    assert [g[0] for g in got] == [w for _, w in digits]
+    for typ in ("DOUBLE", "FLOAT", "DECIMAL(18,2)"):
+        with pytest.raises(duckdb.Error) as e:
+            duck.execute(
+                f"SELECT pseudolink_token(CAST(nhs_number AS {typ}), ?) FROM read_csv('{path}')",
+                [key_hex(EXAMPLE_KEY)],
+            ).fetchall()
+        assert "may have been rounded" in str(e.value) and "VARCHAR" in str(e.value)
+        assert not any(c in str(e.value) for c, _ in digits)
+
+
 # PostgreSQL
 
 
@@ -115,8 +170,9 @@ def pg():
     run = lambda *a: subprocess.run([*as_user, *a], check=True, capture_output=True, text=True)  # noqa: E731
     run(initdb, "-D", data, "-U", "postgres", "--auth=trust", "--no-sync")
     port = "54329"
-    run(pg_ctl, "-D", data, "-w", "-l", os.path.join(base, "log"), "-o",
-        f"-k {sock} -p {port} -c listen_addresses=''", "start")
+    PG_LOG[:] = [os.path.join(base, "log")]
+    run(pg_ctl, "-D", data, "-w", "-l", PG_LOG[0], "-o",
+        f"-k {sock} -p {port} -c listen_addresses='' -c log_statement=all", "start")
     try:
         con = psycopg.connect(host=sock, port=port, user="postgres", dbname="postgres", autocommit=True)
         con.execute((ROOT / "sql" / "postgres.sql").read_text())
@@ -148,3 +204,87 @@ def test_postgres_matches_the_command_line(pg, tmp_path):
         [key_hex(EXAMPLE_KEY)],
     ).fetchall()
     assert [g[0] for g in got] == want
+
+
+def test_postgres_refuses_bad_keys_without_quoting_them(pg):
+    import psycopg
+
+    for bad in [b"", bytes(31), None]:
+        with pytest.raises(psycopg.Error) as e:
+            pg.execute("SELECT pseudolink_token('9434765919', %s)", [bad]).fetchall()
+        assert "at least 32 bytes" in str(e.value)
+    long = bytes(range(100))
+    import hashlib
+    import hmac
+
+    got = pg.execute("SELECT pseudolink_token('9434765919', %s)", [long]).fetchone()[0]
+    assert got == hmac.new(long, b"9434765919", hashlib.sha256).hexdigest()
+
+
+def test_postgres_column_types(pg):
+    import psycopg
+
+    k = bytes.fromhex(VECTORS["key_hex"])
+    want = VECTORS["tokens"][0]
+    n = int(want["input"])
+    for typ in ("bigint", "numeric(10,0)", "numeric"):
+        got = pg.execute(f"SELECT pseudolink_token(%s::{typ}, %s)", [n, k]).fetchone()[0]
+        assert got == want["token"], typ
+    for typ in ("double precision", "real", "numeric(12,2)"):
+        with pytest.raises(psycopg.Error) as e:
+            pg.execute(f"SELECT pseudolink_token(%s::{typ}, %s)", [n, k]).fetchall()
+        assert "rounded" in (e.value.diag.message_hint or ""), typ
+        assert str(n) not in str(e.value)
+
+
+def test_postgres_stored_key_stays_out_of_query_text(pg):
+    """The key goes in over COPY; an analyst role tokenises by key id, but
+    can neither read the key table nor find the key in the server log or
+    pg_stat_activity; a bad key is refused without being quoted."""
+    import psycopg
+
+    import hashlib
+    import hmac
+
+    # A key of its own: the other tests bind the example key as a
+    # parameter, which log_statement=all writes to the log.
+    hexkey = os.urandom(32).hex()
+    kid_want = hmac.new(bytes.fromhex(hexkey), b"pseudolink key id", hashlib.sha256).hexdigest()[:16]
+    with pg.cursor().copy("COPY pseudolink_keys (key_hex) FROM STDIN") as copy:
+        copy.write_row(["  " + hexkey.upper() + " "])
+    with pg.cursor().copy("COPY pseudolink_keys (key_hex) FROM STDIN") as copy:
+        copy.write_row([hexkey])  # a second load is harmless
+    kid = pg.execute("SELECT key_id FROM pseudolink_keys").fetchall()
+    assert kid == [(kid_want,)]
+    for bad in BAD_KEYS:
+        with pytest.raises(psycopg.Error) as e:
+            with pg.cursor().copy("COPY pseudolink_keys (key_hex) FROM STDIN") as copy:
+                copy.write_row([bad])
+        assert "at least 32 bytes" in str(e.value)
+        said = f"{e.value} {e.value.diag.message_detail} {e.value.diag.context}"
+        assert not bad or bad not in said.lower()
+
+    pg.execute("DROP ROLE IF EXISTS analyst")
+    pg.execute("CREATE ROLE analyst")
+    pg.execute("GRANT EXECUTE ON FUNCTION pseudolink_token_by_id(text, text) TO analyst")
+    pg.execute("SET ROLE analyst")
+    try:
+        for case in VECTORS["tokens"]:
+            got = pg.execute("SELECT pseudolink_token_by_id(%s, %s)", [case["input"], kid_want]).fetchone()[0]
+            want = hmac.new(bytes.fromhex(hexkey), case["canonical"].encode(), hashlib.sha256).hexdigest()
+            assert got == want, case
+        with pytest.raises(psycopg.Error) as e:
+            pg.execute("SELECT pseudolink_token_by_id('9434765919', '0000000000000000')").fetchall()
+        assert "no key with that key id" in str(e.value)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            pg.execute("SELECT key_hex FROM pseudolink_keys").fetchall()
+        queries = " ".join(q or "" for (q,) in pg.execute("SELECT query FROM pg_stat_activity").fetchall())
+        assert hexkey not in queries.lower()
+    finally:
+        pg.execute("RESET ROLE")
+    pg.execute("DROP OWNED BY analyst")
+    pg.execute("DROP ROLE analyst")
+    pg.execute("DELETE FROM pseudolink_keys")
+    log = open(PG_LOG[0]).read().lower() if os.access(PG_LOG[0], os.R_OK) else ""
+    assert hexkey not in log
+    assert kid_want in log  # the log is the one the statements went to
