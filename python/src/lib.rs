@@ -282,12 +282,21 @@ fn _relink(
 }
 
 /// The native module.
+/// The `pseudolink` command, installed with the package: the binary's own
+/// entry point ([`pseudolink::app::main`]), run without the GIL. Returns
+/// the exit code.
+#[pyfunction]
+fn _cli_main(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> u8 {
+    py.detach(|| pseudolink::app::main(argv))
+}
+
 #[pymodule]
 fn _pseudolink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(canonicalise, m)?)?;
     m.add_function(wrap_pyfunction!(check, m)?)?;
     m.add_function(wrap_pyfunction!(_column, m)?)?;
     m.add_function(wrap_pyfunction!(_relink, m)?)?;
+    m.add_function(wrap_pyfunction!(_cli_main, m)?)?;
     m.add_class::<Key>()?;
     m.add("InvalidNhsNumber", m.py().get_type::<InvalidNhsNumber>())?;
     m.add("PseudolinkError", m.py().get_type::<PseudolinkError>())?;
