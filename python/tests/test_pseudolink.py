@@ -249,6 +249,60 @@ def test_relink_never_writes_an_nhs_number_even_to_a_temporary_file(tmp_path, mo
     assert seen, "the temporary files were inspected"
     assert not any(number in text or "943 476 5919" in text for text in seen)
 
+    # A raw number kept beside the token, in the cohort and in an already
+    # tokenised usage table, is not written either; the dates are datetime64.
+    seen.clear()
+    cohort["nhs_number"] = [number]
+    cohort["intervention_date"] = pd.to_datetime(cohort["intervention_date"])
+    usage = pd.DataFrame({"token": [key.token(number)] * 2, "nhs_number": [number] * 2,
+                          "event_date": pd.to_datetime(["2024-02-01", "2024-02-02"]), "event_type": ["AE", "AE"]})
+    df = pseudolink.relink(cohort, usage, usage_token_column="token", disclosure="none",
+                           data_start="2023-06-01", data_end="2024-06-30")
+    assert df["post_events"].tolist() == ["2", "2"]
+    assert seen and not any(number in text for text in seen)
+    assert all(name.startswith("pseudolink-") for name in os.listdir(tmp_path)) or not os.listdir(tmp_path)
+
+
+def test_relink_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    key = pseudolink.Key.from_hex(VECTORS["key_hex"])
+    before = sorted(os.listdir(tmp_path))
+    cohort = pd.DataFrame({"token": [key.token("9434765919")], "intervention_date": ["2024-01-01"], "cohort": ["A"]})
+    usage = pd.DataFrame({"nhs_number": ["9434765919"], "event_date": ["2024-02-01"], "event_type": ["AE"]})
+    with pytest.warns(pseudolink.PseudolinkWarning):
+        pseudolink.relink(cohort, usage, key=key, disclosure="none", data_start="2023-06-01", data_end="2024-06-30")
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_relink_dates_from_datetime64_and_refuses_times_of_day():
+    key = pseudolink.Key.from_hex(VECTORS["key_hex"])
+    t = key.token("9434765919")
+    usage = pd.DataFrame({"token": [t], "event_date": ["2024-02-01"], "event_type": ["AE"]})
+    as_text = pd.DataFrame({"token": [t], "intervention_date": ["2024-01-01"], "cohort": ["A"]})
+    as_dates = as_text.assign(intervention_date=pd.to_datetime(as_text["intervention_date"]))
+    run = lambda c: pseudolink.relink(c, usage, usage_token_column="token", disclosure="none",  # noqa: E731
+                                      data_start="2023-06-01", data_end="2024-06-30")
+    with pytest.warns(pseudolink.PseudolinkWarning):
+        assert run(as_dates).equals(run(as_text))
+        as_date_objects = as_text.assign(intervention_date=as_dates["intervention_date"].dt.date)
+        assert run(pa.Table.from_pandas(as_date_objects)).equals(run(as_text))
+    with pytest.raises(pseudolink.PseudolinkError, match="times of day") as e:
+        run(as_text.assign(intervention_date=pd.to_datetime(["2024-01-01 09:30"])))
+    assert "normalize" in str(e.value)
+
+
+def test_relink_refuses_an_nhs_number_column_as_a_label():
+    key = pseudolink.Key.from_hex(VECTORS["key_hex"])
+    cohort = pd.DataFrame({"token": [key.token("9434765919")], "intervention_date": ["2024-01-01"],
+                           "cohort": ["A"], "nhs_number": ["9434765919"]})
+    usage = pd.DataFrame({"token": [key.token("9434765919")], "event_date": ["2024-02-01"], "event_type": ["AE"]})
+    with pytest.raises(pseudolink.PseudolinkError, match="holds NHS numbers") as e:
+        pseudolink.relink(cohort, usage, usage_token_column="token", group_by="nhs_number", disclosure="none",
+                          data_start="2023-06-01", data_end="2024-06-30")
+    assert "9434765919" not in str(e.value)
+
 
 # Issue 22, item 1: no silent rounding, ever.
 

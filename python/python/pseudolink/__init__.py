@@ -255,22 +255,68 @@ def _tokenise_ids(table: Any, key: Optional[Key], nhs_column: str) -> tuple[pa.T
     return t.set_column(i, name, tokens(key, t.column(i))), name
 
 
-def _write_csv(table: Any, path: str) -> None:
-    mod = type(table).__module__.split(".")[0]
-    if mod == "pandas":
-        table.to_csv(path, index=False)
-    elif mod == "polars":
-        table.write_csv(path)
-    elif isinstance(table, pa.Table):
-        import pyarrow.csv as pacsv
+def _for_the_core(table: Any, path: str, token_column: Optional[str], used: set) -> str:
+    """Where the relink core reads ``table`` from. A CSV path is read where
+    it is, never copied. A DataFrame or Table is written to ``path`` in the
+    private temporary folder, with date and datetime columns as ISO dates,
+    and without any column that holds NHS numbers: only tokens may reach a
+    file."""
+    if isinstance(table, (str, os.PathLike)):
+        return os.fspath(table)
+    t = _dates_as_text(_without_nhs_numbers(_as_table(table), token_column, used))
+    import pyarrow.csv as pacsv
 
-        pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
-    elif isinstance(table, (str, os.PathLike)):
-        import shutil
+    pacsv.write_csv(t, path, pacsv.WriteOptions(quoting_style="needed"))
+    return path
 
-        shutil.copyfile(table, path)
-    else:
-        raise TypeError(f"expected a pandas or polars DataFrame, a pyarrow Table or a CSV path; got {type(table).__name__}")
+
+def _without_nhs_numbers(t: pa.Table, token_column: Optional[str], used: set) -> pa.Table:
+    """Drops text and integer columns in which most filled cells are valid
+    NHS numbers (a raw number kept beside the token column, say). A column
+    the options name is refused instead, as the command refuses identifiers
+    as labels."""
+    import pyarrow.compute as pc
+
+    keep = []
+    for name in t.column_names:
+        col = t.column(name)
+        if name == token_column or not (
+            pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_int64(col.type)
+            or pa.types.is_uint64(col.type) or pa.types.is_decimal(col.type)
+        ):
+            keep.append(name)
+            continue
+        why = reasons(col)
+        valid = why.null_count
+        filled = len(why) - (pc.sum(pc.equal(why, "empty")).as_py() or 0)
+        if valid == 0 or valid * 2 < filled:
+            keep.append(name)
+        elif name in used:
+            raise PseudolinkError(
+                f"column {name!r} holds NHS numbers, which relink never uses as a label; "
+                "name another column, or tokenise it first"
+            )
+    return t.select(keep)
+
+
+def _dates_as_text(t: pa.Table) -> pa.Table:
+    """date and datetime64 columns as ISO dates (YYYY-MM-DD), as the
+    command reads them. A datetime with a time of day is refused: which
+    day it falls on is the user's choice, not ours."""
+    import pyarrow.compute as pc
+
+    for i, name in enumerate(t.column_names):
+        col = t.column(i)
+        if pa.types.is_timestamp(col.type):
+            if not pc.all(pc.equal(pc.floor_temporal(col, unit="day"), col)).as_py() in (True, None):
+                raise PseudolinkError(
+                    f"column {name!r} holds times of day, not dates; convert it to dates first "
+                    f"(pandas: df[{name!r}].dt.normalize() or .dt.date)"
+                )
+            t = t.set_column(i, name, pc.strftime(col, format="%Y-%m-%d"))
+        elif pa.types.is_date(col.type):
+            t = t.set_column(i, name, pc.strftime(col, format="%Y-%m-%d"))
+    return t
 
 
 def relink(
@@ -313,23 +359,26 @@ def relink(
         os.chmod(d, 0o700)
         path = lambda name: os.path.join(d, f"{name}.csv")  # noqa: E731
         opts = {k: _values(v) for k, v in options.items() if v is not None}
-        _write_csv(cohort, path("cohort"))
+        # Column names the options use: never dropped silently.
+        used = {v for k, vs in opts.items() if k.endswith("_column") or k in ("group_by", "within", "match_on") for v in vs}
+        cohort_token = opts.get("cohort_token_column", ["token"])[0]
+        opts["cohort"] = [_for_the_core(cohort, path("cohort"), cohort_token, used)]
         if "usage_token_column" not in opts:
             nhs = opts.pop("usage_nhs_column", ["nhs_number"])[0]
             usage, token = _tokenise_ids(usage, key, nhs)
             opts["usage_token_column"] = [token]
-        _write_csv(usage, path("usage"))
-        opts.update(cohort=[path("cohort")], usage=[path("usage")], output=[path("report")])
+        opts["usage"] = [_for_the_core(usage, path("usage"), opts["usage_token_column"][0], used)]
+        opts["output"] = [path("report")]
         if population is not None:
             if "population_token_column" not in opts:
                 nhs = opts.pop("population_nhs_column", ["nhs_number"])[0]
                 population, token = _tokenise_ids(population, key, nhs)
                 opts["population_token_column"] = [token]
-            _write_csv(population, path("population"))
-            opts.update(population=[path("population")], balance=[path("balance")])
+            opts["population"] = [_for_the_core(population, path("population"), opts["population_token_column"][0], used)]
+            opts["balance"] = [path("balance")]
         if unit_costs is not None:
-            _write_csv(unit_costs, path("unit_costs"))
-            opts.update(unit_costs=[path("unit_costs")], costs=[path("costs")])
+            opts["unit_costs"] = [_for_the_core(unit_costs, path("unit_costs"), None, used)]
+            opts["costs"] = [path("costs")]
         if html is not None:
             opts["html"] = [os.fspath(html)]
         if html is not None and os.path.exists(html) and not opts.pop("force", None):
