@@ -199,12 +199,35 @@ def test_relink_matches_the_command_line(tmp_path):
         df = pseudolink.relink(
             cohort, usage, key=key, cohort_key_id=key.key_id, disclosure=disclosure,
             data_start="2022-04-01", data_end="2025-03-31", within=[14, 90], value_column="los_days",
-            unit_costs=str(s / "unit-costs.csv"), service_cost=1171,
+            unit_costs=str(s / "unit-costs.csv"), service_cost=1171, typed=False,
         )
         want = pd.read_csv(tmp_path / "cli.csv", dtype=str, keep_default_na=False)
         pd.testing.assert_frame_equal(df, want)
         pd.testing.assert_frame_equal(df.attrs["costs"], pd.read_csv(tmp_path / "costs.csv", dtype=str, keep_default_na=False))
         assert "cohort:" in df.attrs["summary"]
+
+        # Typed (the default): numbers are numbers, and every * is in the mask.
+        typed = pseudolink.relink(
+            cohort, usage, key=key, cohort_key_id=key.key_id, disclosure=disclosure,
+            data_start="2022-04-01", data_end="2025-03-31", within=[14, 90], value_column="los_days",
+            unit_costs=str(s / "unit-costs.csv"), service_cost=1171,
+        )
+        for got, text in ((typed, want), (typed.attrs["costs"], df.attrs["costs"])):
+            mask = got.attrs["suppressed"]
+            pd.testing.assert_frame_equal(mask, text == "*")
+            if disclosure == "none":
+                assert not mask.values.any()
+            for name in text.columns:
+                for g, t, hidden in zip(got[name], text[name], mask[name]):
+                    if t in ("*", ""):
+                        assert pd.isna(g) and hidden == (t == "*"), (name, t)
+                    elif pd.api.types.is_numeric_dtype(got[name]):
+                        assert float(g) == float(t), (name, g, t)
+                    else:
+                        assert g == t
+        assert str(typed["patients"].dtype) == "Int64" and str(typed["pre_per_patient"].dtype) == "Float64"
+        if disclosure == "hes":
+            assert typed.attrs["suppressed"].values.any(), "this synth report has hidden cells to check"
 
 
 def test_relink_refuses_another_keys_cohort_and_names_missing_columns(tmp_path):
@@ -245,7 +268,7 @@ def test_relink_never_writes_an_nhs_number_even_to_a_temporary_file(tmp_path, mo
     cohort = pd.DataFrame({"token": [key.token(number)], "intervention_date": ["2024-01-01"], "cohort": ["A"]})
     usage = pd.DataFrame({"nhs_number": [number, "123"], "event_date": ["2024-02-01", "2024-02-02"], "event_type": ["AE", "AE"]})
     df = pseudolink.relink(cohort, usage, key=key, disclosure="none", data_start="2023-06-01", data_end="2024-06-30")
-    assert df["post_events"].tolist() == ["1", "1"]  # group A, then Total
+    assert df["post_events"].tolist() == [1, 1]  # group A, then Total
     assert seen, "the temporary files were inspected"
     assert not any(number in text or "943 476 5919" in text for text in seen)
 
@@ -258,7 +281,7 @@ def test_relink_never_writes_an_nhs_number_even_to_a_temporary_file(tmp_path, mo
                           "event_date": pd.to_datetime(["2024-02-01", "2024-02-02"]), "event_type": ["AE", "AE"]})
     df = pseudolink.relink(cohort, usage, usage_token_column="token", disclosure="none",
                            data_start="2023-06-01", data_end="2024-06-30")
-    assert df["post_events"].tolist() == ["2", "2"]
+    assert df["post_events"].tolist() == [2, 2]
     assert seen and not any(number in text for text in seen)
     assert all(name.startswith("pseudolink-") for name in os.listdir(tmp_path)) or not os.listdir(tmp_path)
 

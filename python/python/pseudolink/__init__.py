@@ -255,6 +255,27 @@ def _tokenise_ids(table: Any, key: Optional[Key], nhs_column: str) -> tuple[pa.T
     return t.set_column(i, name, tokens(key, t.column(i))), name
 
 
+def _typed(text: Any) -> Any:
+    """A report table read as text, with number columns as nullable
+    Int64/Float64 (``*`` and blank as <NA>) and the ``*`` cells recorded in
+    ``attrs["suppressed"]``, so that a hidden count can never be mistaken
+    for a zero or a missing value."""
+    import pandas as pd
+
+    suppressed = text == "*"
+    out = text.copy()
+    for name in text.columns:
+        filled = text[name][(text[name] != "*") & (text[name] != "")]
+        if filled.empty and not suppressed[name].any():
+            continue
+        if filled.str.fullmatch(r"-?[0-9]+").all():
+            out[name] = pd.array([None if v in ("*", "") else int(v) for v in text[name]], dtype="Int64")
+        elif pd.to_numeric(filled, errors="coerce").notna().all():
+            out[name] = pd.array([None if v in ("*", "") else float(v) for v in text[name]], dtype="Float64")
+    out.attrs["suppressed"] = suppressed
+    return out
+
+
 def _for_the_core(table: Any, path: str, token_column: Optional[str], used: set) -> str:
     """Where the relink core reads ``table`` from. A CSV path is read where
     it is, never copied. A DataFrame or Table is written to ``path`` in the
@@ -328,6 +349,7 @@ def relink(
     population: Any = None,
     unit_costs: Any = None,
     html: Optional[str] = None,
+    typed: bool = True,
     **options: Any,
 ) -> Any:
     """Joins a tokenised cohort to a usage extract and returns the report
@@ -347,6 +369,12 @@ def relink(
     temporary folder the command works in. A DataFrame carries no
     manifest, so pass ``cohort_key_id`` (from the cohort file's manifest)
     to have the key id checked, as the command does.
+
+    Tables are typed: a column of numbers is ``Int64`` or ``Float64``, with
+    a suppressed cell (``*`` in the file) and a blank cell (not computed)
+    both ``<NA>``; ``df.attrs["suppressed"]`` is a boolean frame of the same
+    shape, True exactly where the file has ``*``. ``typed=False`` returns
+    the file's text instead, cell for cell.
     """
     import pandas as pd
 
@@ -393,7 +421,10 @@ def relink(
             warnings.warn(w.removeprefix("warning: "), PseudolinkWarning, stacklevel=2)
         if safety:
             summary = "\n".join(safety) + "\n" + summary
-        read = lambda name: pd.read_csv(path(name), dtype=str, keep_default_na=False)  # noqa: E731
+        def read(name: str) -> "pd.DataFrame":
+            text = pd.read_csv(path(name), dtype=str, keep_default_na=False)
+            return _typed(text) if typed else text
+
         report = read("report")
         report.attrs["summary"] = summary
         if unit_costs is not None:

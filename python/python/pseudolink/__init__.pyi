@@ -49,5 +49,9 @@ def relink(
     event_type_column: str = "event_type",
     population_nhs_column: Optional[str] = None,
     population_token_column: Optional[str] = None,
+    typed: bool = True,
+    force: bool = False,
 ) -> pandas.DataFrame:
-    """The relink report as a DataFrame, exactly as the command makes it."""
+    """The relink report as a DataFrame: the command's cells, number columns
+    as Int64/Float64 with suppressed cells <NA> and flagged in
+    ``attrs["suppressed"]`` (``typed=False``: the file's text)."""
