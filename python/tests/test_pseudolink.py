@@ -431,3 +431,24 @@ def test_relink_uses_the_key_object_never_its_file(tmp_path):
         report = pseudolink.relink(cohort, usage, key=key, disclosure="none", data_start="2023-01-01", data_end="2024-12-31")
     assert "NOT fit for release" in report.attrs["summary"]
     assert key.key_id in report.attrs["summary"]
+
+
+def test_relink_html_needs_force_to_replace(tmp_path):
+    """Regression: force= reached the command as a second --force (every
+    call failed), and force=False counted as true."""
+    key = pseudolink.Key.from_hex(VECTORS["key_hex"])
+    t = key.token("9434765919")
+    cohort = pd.DataFrame({"token": [t], "intervention_date": ["2024-01-01"], "cohort": ["A"]})
+    usage = pd.DataFrame({"token": [t], "event_date": ["2024-02-01"], "event_type": ["AE"]})
+    kw = dict(usage_token_column="token", disclosure="none", data_start="2023-06-01", data_end="2024-06-30")
+    html = tmp_path / "report.html"
+    with pytest.warns(pseudolink.PseudolinkWarning):
+        pseudolink.relink(cohort, usage, html=str(html), force=False, **kw)
+        first = html.read_bytes()
+        assert b"<html" in first.lower()
+        html.write_text("mine")
+        with pytest.raises(pseudolink.PseudolinkError, match="force=True"):
+            pseudolink.relink(cohort, usage, html=str(html), force=False, **kw)
+        assert html.read_text() == "mine"
+        pseudolink.relink(cohort, usage, html=str(html), force=True, **kw)
+        assert html.read_bytes() == first

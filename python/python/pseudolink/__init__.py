@@ -350,6 +350,7 @@ def relink(
     unit_costs: Any = None,
     html: Optional[str] = None,
     typed: bool = True,
+    force: bool = False,
     **options: Any,
 ) -> Any:
     """Joins a tokenised cohort to a usage extract and returns the report
@@ -409,7 +410,7 @@ def relink(
             opts["costs"] = [path("costs")]
         if html is not None:
             opts["html"] = [os.fspath(html)]
-        if html is not None and os.path.exists(html) and not opts.pop("force", None):
+        if html is not None and os.path.exists(html) and not force:
             raise PseudolinkError(f"{os.fspath(html)} already exists; pass force=True to replace it")
         # The command line's own parser checks every option, as for the command.
         args = [a for k, vs in opts.items() for v in vs for a in (f"--{k.replace('_', '-')}", v)]
