@@ -13,14 +13,16 @@ bin="${1:-$repo/target/release/pseudolink}"
 [ -x "$bin" ] || { echo "docs.sh: build the binary first (cargo build --release)" >&2; exit 2; }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-git clone -q "$repo" "$work/clone"
 mkdir -p "$work/bin"
 ln -s "$bin" "$work/bin/pseudolink"
 export PATH="$work/bin:$PATH"
-cd "$work/clone"
 ran=0
+# Each document is a walk-through of its own: each runs in its own clone.
 for doc in README.md docs/provider-guide.md docs/icb-guide.md docs/python.md docs/development.md; do
-  [ -f "$doc" ] || continue
+  [ -f "$repo/$doc" ] || continue
+  cd "$work" && rm -rf "$work/clone"
+  git clone -q "$repo" "$work/clone"
+  cd "$work/clone"
   # The fenced sh blocks, joined lines (a trailing backslash continues).
   python3 - "$doc" > "$work/commands" <<'PY'
 import re, sys
@@ -48,13 +50,13 @@ PY
     fi
     ran=$((ran + 1))
   done < "$work/commands"
+  # Nothing a documented example writes may be left for git to commit.
+  untracked="$(git status --porcelain --untracked-files=all)"
+  if [ -n "$untracked" ]; then
+    echo "docs.sh: $doc's examples leave files .gitignore does not cover:" >&2
+    echo "$untracked" >&2
+    exit 1
+  fi
 done
-# Nothing a documented example writes may be left for git to commit.
-untracked="$(git status --porcelain --untracked-files=all)"
-if [ -n "$untracked" ]; then
-  echo "docs.sh: the examples leave files .gitignore does not cover:" >&2
-  echo "$untracked" >&2
-  exit 1
-fi
 echo "docs.sh: $ran documented commands ran"
 echo "$ran passed, 0 failed"
