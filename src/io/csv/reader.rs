@@ -117,6 +117,47 @@ fn skip_blank_lines(data: &[u8], mut i: usize, eof: bool) -> Option<(usize, u64)
     Some((i, lines))
 }
 
+/// The end of the quoted field whose opening quote is at `i` (just past
+/// its closing quote; `""` inside is an escaped quote). `Err(true)`: the
+/// input ends inside the quotes; `Err(false)`: more input is needed to
+/// tell.
+#[inline]
+fn quoted_field_end(data: &[u8], mut i: usize, eof: bool) -> Result<usize, bool> {
+    let len = data.len();
+    i += 1;
+    loop {
+        let Some(k) = memchr(b'"', &data[i..]) else {
+            return Err(eof);
+        };
+        i += k + 1;
+        if i == len && !eof {
+            return Err(false);
+        }
+        if i < len && data[i] == b'"' {
+            i += 1;
+            continue;
+        }
+        return Ok(i);
+    }
+}
+
+/// The position after the record terminator at `i` (`\n`, `\r\n` or a
+/// lone `\r`), or `None` when a `\r` ends the buffer before the input does.
+#[inline]
+fn after_terminator(data: &[u8], i: usize, eof: bool) -> Option<usize> {
+    if data[i] == b'\n' {
+        return Some(i + 1);
+    }
+    if i + 1 == data.len() && !eof {
+        return None;
+    }
+    Some(if data.get(i + 1) == Some(&b'\n') {
+        i + 2
+    } else {
+        i + 1
+    })
+}
+
 /// Parses one record starting at `pos`. Field spans go into `fields`.
 pub(super) fn parse_record(
     data: &[u8],
@@ -140,31 +181,17 @@ pub(super) fn parse_record(
         let at_end;
         if i < len && data[i] == b'"' {
             let fstart = i;
-            i += 1;
-            loop {
-                match memchr(b'"', &data[i..]) {
-                    None => {
-                        fields.truncate(first_field);
-                        return if eof {
-                            Parsed::UnclosedQuote { lines_before }
-                        } else {
-                            Parsed::NeedMore
-                        };
-                    }
-                    Some(k) => {
-                        i += k + 1;
-                        if i == len && !eof {
-                            fields.truncate(first_field);
-                            return Parsed::NeedMore;
-                        }
-                        if i < len && data[i] == b'"' {
-                            i += 1;
-                            continue;
-                        }
-                        break;
-                    }
+            i = match quoted_field_end(data, i, eof) {
+                Ok(end) => end,
+                Err(unclosed) => {
+                    fields.truncate(first_field);
+                    return if unclosed {
+                        Parsed::UnclosedQuote { lines_before }
+                    } else {
+                        Parsed::NeedMore
+                    };
                 }
-            }
+            };
             lines += memchr::memchr_iter(b'\n', &data[fstart..i]).count() as u64;
             fields.push((fstart, i));
             if i == len {
@@ -206,20 +233,11 @@ pub(super) fn parse_record(
         }
         // End of record: consume the terminator, if any.
         if !at_end {
-            if data[i] == b'\n' {
-                i += 1;
-            } else {
-                // '\r', maybe followed by '\n'.
-                if i + 1 == len && !eof {
-                    fields.truncate(first_field);
-                    return Parsed::NeedMore;
-                }
-                i += if i + 1 < len && data[i + 1] == b'\n' {
-                    2
-                } else {
-                    1
-                };
-            }
+            let Some(next) = after_terminator(data, i, eof) else {
+                fields.truncate(first_field);
+                return Parsed::NeedMore;
+            };
+            i = next;
             lines += 1;
         }
         return Parsed::Record {
