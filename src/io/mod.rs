@@ -30,10 +30,21 @@ pub fn read_small_file(
     if !meta.is_file() || meta.len() > limit {
         return Err(None);
     }
-    std::fs::read(path).map_err(|source| {
+    // Read through one handle, never past the limit: the file may have
+    // grown (or been replaced) since it was measured.
+    use std::io::Read;
+    let read_error = |source| {
         Some(Error::Read {
             file: file(),
             source,
         })
-    })
+    };
+    let mut text = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut text))
+        .map_err(read_error)?;
+    if text.len() as u64 > limit {
+        return Err(None);
+    }
+    Ok(text)
 }

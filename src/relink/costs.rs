@@ -56,18 +56,9 @@ impl UnitCosts {
             file: file.clone(),
             problem,
         };
-        let text = text.strip_prefix(crate::io::csv::BOM).unwrap_or(text);
         // Lines starting with `#` are comments: where the costs come from.
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(false)
-            .comment(Some(b'#'))
-            .from_reader(text);
-        let header: Vec<String> = reader
-            .headers()
-            .map_err(|e| bad(format!("cannot be read as CSV: {e}")))?
-            .iter()
-            .map(|h| h.trim().to_ascii_lowercase())
-            .collect();
+        let (mut reader, header) = crate::io::csv::small_table(text)
+            .map_err(|e| bad(format!("cannot be read as CSV: {e}")))?;
         if header != ["event_type", "unit_cost"] {
             return Err(bad(format!(
                 "has header {:?}; it must be exactly `event_type,unit_cost` (one row per event type, cost in pounds)",

@@ -20,29 +20,13 @@ impl Labels {
     pub fn load(path: &Path) -> Result<Labels> {
         let file = Source::Path(path.to_path_buf());
         let bad = |problem: String| Error::Usage(format!("labels {file}: {problem}"));
-        let meta = std::fs::metadata(path).map_err(|source| Error::Open {
-            file: file.clone(),
-            source,
+        let text = crate::io::read_small_file(path, MAX_LABELS_FILE).map_err(|e| {
+            e.unwrap_or_else(|| {
+                bad("is not a labels file (not a regular file, or over 1 MiB)".into())
+            })
         })?;
-        if !meta.is_file() || meta.len() > MAX_LABELS_FILE {
-            return Err(bad(
-                "is not a labels file (not a regular file, or over 1 MiB)".into(),
-            ));
-        }
-        let text = std::fs::read(path).map_err(|source| Error::Read {
-            file: file.clone(),
-            source,
-        })?;
-        let text = text.strip_prefix(crate::io::csv::BOM).unwrap_or(&text);
-        let mut reader = csv::ReaderBuilder::new()
-            .comment(Some(b'#'))
-            .from_reader(text);
-        let header: Vec<String> = reader
-            .headers()
-            .map_err(|e| bad(format!("cannot be read as CSV: {e}")))?
-            .iter()
-            .map(|h| h.trim().to_ascii_lowercase())
-            .collect();
+        let (mut reader, header) = crate::io::csv::small_table(&text)
+            .map_err(|e| bad(format!("cannot be read as CSV: {e}")))?;
         if header != ["code", "name"] {
             return Err(bad("must have the header `code,name`".into()));
         }
@@ -107,5 +91,29 @@ mod tests {
         assert_eq!(l.column("age_band"), "age band");
         std::fs::write(&p, "type,label\nAE,x\n").unwrap();
         assert!(Labels::load(&p).is_err());
+    }
+
+    #[test]
+    fn bom_size_and_file_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("labels.csv");
+        std::fs::write(&p, "\u{feff}code,name\nAE,A&E\n").unwrap();
+        assert_eq!(Labels::load(&p).unwrap().event_type("AE"), "A&E (AE)");
+        let not_labels = |p: &Path| Labels::load(p).unwrap_err().to_string();
+        assert!(not_labels(dir.path()).contains("is not a labels file"));
+        // A comment line that ends exactly at the limit, then one byte more.
+        let mut big = b"code,name\nAE,A&E\n".to_vec();
+        big.resize(MAX_LABELS_FILE as usize - 1, b'#');
+        big.push(b'\n');
+        std::fs::write(&p, &big).unwrap();
+        let at_limit = Labels::load(&p);
+        assert!(
+            at_limit.is_ok(),
+            "a file of exactly the limit is read: {at_limit:?}"
+        );
+        big.push(b'#');
+        std::fs::write(&p, &big).unwrap();
+        assert!(not_labels(&p).contains("over 1 MiB"));
+        assert!(not_labels(&dir.path().join("missing.csv")).contains("cannot open"));
     }
 }

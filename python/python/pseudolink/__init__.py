@@ -329,7 +329,7 @@ def _dates_as_text(t: pa.Table) -> pa.Table:
     for i, name in enumerate(t.column_names):
         col = t.column(i)
         if pa.types.is_timestamp(col.type):
-            if not pc.all(pc.equal(pc.floor_temporal(col, unit="day"), col)).as_py() in (True, None):
+            if pc.all(pc.equal(pc.floor_temporal(col, unit="day"), col)).as_py() is False:
                 raise PseudolinkError(
                     f"column {name!r} holds times of day, not dates; convert it to dates first "
                     f"(pandas: df[{name!r}].dt.normalize() or .dt.date)"
@@ -389,7 +389,7 @@ def relink(
         path = lambda name: os.path.join(d, f"{name}.csv")  # noqa: E731
         opts = {k: _values(v) for k, v in options.items() if v is not None}
         # Column names the options use: never dropped silently.
-        used = {v for k, vs in opts.items() if k.endswith("_column") or k in ("group_by", "within", "match_on") for v in vs}
+        used = {v for k, vs in opts.items() if k.endswith("_column") or k in ("group_by", "match_on") for v in vs}
         cohort_token = opts.get("cohort_token_column", ["token"])[0]
         opts["cohort"] = [_for_the_core(cohort, path("cohort"), cohort_token, used)]
         if "usage_token_column" not in opts:

@@ -31,6 +31,22 @@ pub use reader::{open_input, Batch, RecordReader};
 /// The UTF-8 byte order mark that Excel writes at the start of "CSV UTF-8".
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// A small settings table read whole (unit costs, labels): the BOM
+/// dropped, `#` lines as comments, and the header trimmed and lowercased.
+pub fn small_table(text: &[u8]) -> Result<(csv::Reader<&[u8]>, Vec<String>), csv::Error> {
+    let text = text.strip_prefix(BOM).unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .comment(Some(b'#'))
+        .from_reader(text);
+    let header = reader
+        .headers()?
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
+    Ok((reader, header))
+}
+
 /// How many bytes the reader aims to put in one batch.
 pub const BATCH_BYTES: usize = 256 * 1024;
 
