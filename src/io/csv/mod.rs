@@ -31,14 +31,20 @@ pub use reader::{open_input, Batch, RecordReader};
 /// The UTF-8 byte order mark that Excel writes at the start of "CSV UTF-8".
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// The reader [`small_table`] returns: the text, then a final line break.
+pub type SmallTableReader<'a> = csv::Reader<std::io::Chain<&'a [u8], &'static [u8]>>;
+
 /// A small settings table read whole (unit costs, labels): the BOM
 /// dropped, `#` lines as comments, and the header trimmed and lowercased.
-pub fn small_table(text: &[u8]) -> Result<(csv::Reader<&[u8]>, Vec<String>), csv::Error> {
+/// A last line with no line break is given one: the csv crate reads a
+/// final `# comment` without it as a one-field record.
+pub fn small_table(text: &[u8]) -> Result<(SmallTableReader<'_>, Vec<String>), csv::Error> {
+    use std::io::Read;
     let text = text.strip_prefix(BOM).unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .comment(Some(b'#'))
-        .from_reader(text);
+        .from_reader(text.chain(&b"\n"[..]));
     let header = reader
         .headers()?
         .iter()
@@ -95,6 +101,23 @@ pub fn parse_delimiter(s: &str) -> Result<u8, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn small_tables_end_in_a_comment_with_or_without_a_line_break() {
+        for text in [
+            &b"a,b\n1,2\n# source"[..],
+            b"a,b\n1,2\n# source\n",
+            b"\xEF\xBB\xBFA,B\r\n1,2",
+        ] {
+            let (mut reader, header) = super::small_table(text).unwrap();
+            assert_eq!(header, ["a", "b"]);
+            let rows: Vec<_> = reader.records().collect::<Result<_, _>>().unwrap();
+            assert_eq!(rows.len(), 1, "{:?}", String::from_utf8_lossy(text));
+        }
+        // Still strict about ragged rows.
+        let (mut reader, _) = super::small_table(b"a,b\n1\n").unwrap();
+        assert!(reader.records().next().unwrap().is_err());
+    }
+
     use super::*;
 
     #[test]
