@@ -312,8 +312,24 @@ def test_relink_dates_from_datetime64_and_refuses_times_of_day():
         as_date_objects = as_text.assign(intervention_date=as_dates["intervention_date"].dt.date)
         assert run(pa.Table.from_pandas(as_date_objects)).equals(run(as_text))
     with pytest.raises(pseudolink.PseudolinkError, match="times of day") as e:
-        run(as_text.assign(intervention_date=pd.to_datetime(["2024-01-01 09:30"])))
-    assert "normalize" in str(e.value)
+        run(pd.concat([as_text, as_text]).assign(intervention_date=pd.to_datetime(["2024-01-01 00:00", "2024-01-01 09:30"])))
+    assert "normalize" in str(e.value) and "data row 2" in str(e.value)
+
+
+def test_relink_keeps_money_columns_with_places():
+    """Regression: the NHS-number scan ran reasons() over a decimal(10,2)
+    column, which refuses places, so a usage table with costs failed."""
+    import decimal
+
+    key = pseudolink.Key.from_hex(VECTORS["key_hex"])
+    t = key.token("9434765919")
+    cohort = pd.DataFrame({"token": [t], "intervention_date": ["2024-01-01"], "cohort": ["A"]})
+    usage = pa.table({"token": [t], "event_date": ["2024-02-01"], "event_type": ["AE"],
+                      "cost": pa.array([decimal.Decimal("12.50")], pa.decimal128(10, 2))})
+    with pytest.warns(pseudolink.PseudolinkWarning):
+        df = pseudolink.relink(cohort, usage, usage_token_column="token", disclosure="none",
+                               data_start="2023-06-01", data_end="2024-06-30")
+    assert df["post_events"].tolist() == [1, 1]
 
 
 def test_relink_refuses_an_nhs_number_column_as_a_label():

@@ -292,8 +292,8 @@ def _for_the_core(table: Any, path: str, token_column: Optional[str], used: set)
 
 
 def _without_nhs_numbers(t: pa.Table, token_column: Optional[str], used: set) -> pa.Table:
-    """Drops text and integer columns in which most filled cells are valid
-    NHS numbers (a raw number kept beside the token column, say). A column
+    """Drops text and integer columns (decimals with no places included) in
+    which most filled cells are valid NHS numbers (a raw number kept beside the token column, say). A column
     the options name is refused instead, as the command refuses identifiers
     as labels."""
     import pyarrow.compute as pc
@@ -303,7 +303,7 @@ def _without_nhs_numbers(t: pa.Table, token_column: Optional[str], used: set) ->
         col = t.column(name)
         if name == token_column or not (
             pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_int64(col.type)
-            or pa.types.is_uint64(col.type) or pa.types.is_decimal(col.type)
+            or pa.types.is_uint64(col.type) or (pa.types.is_decimal(col.type) and col.type.scale == 0)
         ):
             keep.append(name)
             continue
@@ -329,9 +329,12 @@ def _dates_as_text(t: pa.Table) -> pa.Table:
     for i, name in enumerate(t.column_names):
         col = t.column(i)
         if pa.types.is_timestamp(col.type):
-            if pc.all(pc.equal(pc.floor_temporal(col, unit="day"), col)).as_py() is False:
+            midnight = pc.equal(pc.floor_temporal(col, unit="day"), col)
+            if pc.all(midnight).as_py() is False:
+                row = pc.index(midnight, False).as_py() + 1
                 raise PseudolinkError(
-                    f"column {name!r} holds times of day, not dates; convert it to dates first "
+                    f"column {name!r} holds times of day, not dates (first at data row {row}); "
+                    "convert it to dates first "
                     f"(pandas: df[{name!r}].dt.normalize() or .dt.date)"
                 )
             t = t.set_column(i, name, pc.strftime(col, format="%Y-%m-%d"))
