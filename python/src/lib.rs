@@ -15,10 +15,12 @@ use clap::Parser;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
 
 use pseudolink::cli::{Cli, Command};
-use pseudolink::provider::column::{process, Cells};
+use pseudolink::provider::column;
+use pyo3_arrow::PyChunkedArray;
+
+mod arrow;
 use pseudolink::provider::key::Key as CoreKey;
 use pseudolink::provider::nhs::canonicalise as core_canonicalise;
 use pseudolink::provider::token::{hex_into, Tokeniser, TOKEN_HEX_LEN};
@@ -201,48 +203,33 @@ impl Key {
     }
 }
 
-/// Tokens (with a key) and reasons of a column given as Arrow buffers: the
-/// Python side passes them (see `pseudolink.tokens` and `reasons`).
-#[allow(clippy::too_many_arguments)]
+/// The tokens (with a key) or else the reason codes of a column, Arrow in
+/// and Arrow out through the Arrow C data interface: the cells are read
+/// where Python holds them and the result is handed over without a copy
+/// (see `pseudolink.tokens` and `reasons`).
 #[pyfunction]
-#[pyo3(signature = (key, offsets, large, data, validity, offset, length, threads))]
+#[pyo3(signature = (key, column, threads))]
 fn _column<'py>(
     py: Python<'py>,
     key: Option<PyRef<'py, Key>>,
-    offsets: &Bound<'py, PyBytes>,
-    large: bool,
-    data: &Bound<'py, PyBytes>,
-    validity: Option<Bound<'py, PyBytes>>,
-    offset: usize,
-    length: usize,
+    column: PyChunkedArray,
     threads: usize,
-) -> PyResult<Bound<'py, PyDict>> {
-    let tokeniser = key.as_ref().map(|k| &k.tokeniser);
-    let cells = Cells {
-        offsets: offsets.as_bytes(),
-        large,
-        data: data.as_bytes(),
-        validity: validity.as_ref().map(|v| v.as_bytes()),
-        offset,
-        len: length,
-    };
-    cells.check().map_err(|e| PyValueError::new_err(e.0))?;
+) -> PyResult<Bound<'py, PyAny>> {
+    let cells = arrow::ArrowCells::new(column.chunks()).map_err(PseudolinkError::new_err)?;
     let threads = if threads == 0 {
         pseudolink::io::pipeline::default_threads()
     } else {
         threads
     };
+    let tokeniser = key.as_ref().map(|k| &k.tokeniser);
     // The work runs without the GIL: other Python threads go on meanwhile.
-    let r = py.detach(|| process(&cells, tokeniser, threads));
-    let out = PyDict::new(py);
-    out.set_item("token_validity", PyBytes::new(py, &r.token_validity))?;
-    out.set_item("token_offsets", PyBytes::new(py, &r.token_offsets))?;
-    out.set_item("tokens", PyBytes::new(py, &r.tokens))?;
-    out.set_item("reason_validity", PyBytes::new(py, &r.reason_validity))?;
-    out.set_item("reason_offsets", PyBytes::new(py, &r.reason_offsets))?;
-    out.set_item("reasons", PyBytes::new(py, &r.reasons))?;
-    out.set_item("valid", r.valid)?;
-    Ok(out)
+    let out = py.detach(|| match tokeniser {
+        Some(t) => column::tokens(&cells, t, threads),
+        None => column::reasons(&cells, threads),
+    });
+    let array = arrow::export(out).map_err(|e| PseudolinkError::new_err(e.to_string()))?;
+    // pyarrow takes the buffers over through `__arrow_c_array__`.
+    py.import("pyarrow")?.getattr("array")?.call1((array,))
 }
 
 /// Runs `pseudolink relink` with these arguments, parsed and checked by

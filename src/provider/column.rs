@@ -1,152 +1,137 @@
 //! A whole column at a time, for the Python package and other bindings:
-//! cells given as Arrow string buffers (offsets, data, validity) go through
+//! cells however they are stored (Arrow strings, whole numbers) go through
 //! the same [`canonicalise`] and [`Tokeniser`] as the command line, on
-//! several threads, and come back as Arrow buffers of tokens and of reason
-//! codes. No rule is written twice: this module only walks buffers.
+//! several threads, and come back as one Arrow `large_string` column of
+//! tokens or of reason codes. No rule is written twice: this module only
+//! walks cells and lays out buffers.
+//!
+//! The result is written straight into its final buffers, so the only
+//! memory a call takes beyond its result is a few kilobytes per thread: a
+//! first pass counts each thread's share of bytes, a second fills disjoint
+//! slices of one allocation. (Making every token twice would cost more than
+//! checking every cell twice; the check is a few nanoseconds, a token about
+//! half a microsecond.)
+
+use std::ops::Range;
 
 use crate::provider::nhs::{canonicalise, NhsNumber, Reason};
-use crate::provider::token::{hex_into, Tokeniser, TOKEN_HEX_LEN};
+use crate::provider::token::{Tokeniser, GROUP, TOKEN_HEX_LEN};
 
-/// A column of strings in Arrow's layout: `len` cells from `offset` on.
-#[derive(Clone, Copy, Debug)]
-pub struct Cells<'a> {
-    /// Offsets, little-endian: `i32` (`string`) or `i64` (`large_string`).
-    pub offsets: &'a [u8],
-    /// Whether the offsets are 64-bit.
-    pub large: bool,
-    /// The characters.
-    pub data: &'a [u8],
-    /// The validity bitmap (bit set = present), if any.
-    pub validity: Option<&'a [u8]>,
-    /// The first cell's index in the buffers.
-    pub offset: usize,
-    /// Cells.
-    pub len: usize,
+/// Room for a whole number's text: an `i128` has at most 40 characters.
+pub type Scratch = [u8; 48];
+
+/// A column's cells, however they are stored.
+pub trait Cells: Sync {
+    /// The number of cells.
+    fn len(&self) -> usize;
+
+    /// Whether there are no cells.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Cell `i` as the command line would read it from a file (a number as
+    /// its digits, written into `scratch`), or `None` when it is missing.
+    fn cell<'s>(&'s self, i: usize, scratch: &'s mut Scratch) -> Option<&'s [u8]>;
 }
 
-/// Why the buffers cannot be read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BadBuffers(pub &'static str);
+/// A whole number's decimal text in `scratch`, as a spreadsheet's number
+/// cell is read: the digits, with a `-` before a negative one.
+pub fn digits(n: impl std::fmt::Display, scratch: &mut Scratch) -> &[u8] {
+    use std::io::Write as _;
+    let mut w = &mut scratch[..];
+    write!(w, "{n}").expect("a whole number fits in the scratch space");
+    let left = w.len();
+    &scratch[..scratch.len() - left]
+}
 
-impl<'a> Cells<'a> {
-    /// Checks that the buffers hold `len` cells from `offset`.
-    pub fn check(&self) -> Result<(), BadBuffers> {
-        let width = if self.large { 8 } else { 4 };
-        if self.offsets.len() < (self.offset + self.len + 1) * width {
-            return Err(BadBuffers("the offsets buffer is shorter than the array"));
-        }
-        if let Some(v) = self.validity {
-            if v.len() * 8 < self.offset + self.len {
-                return Err(BadBuffers("the validity bitmap is shorter than the array"));
-            }
-        }
-        for i in 0..self.len {
-            let (a, b) = self.span(i);
-            if a > b || b > self.data.len() {
-                return Err(BadBuffers("an offset points outside the data buffer"));
-            }
-        }
-        Ok(())
+/// Text cells, for tests and for bindings that hold strings.
+impl<S: AsRef<str> + Sync> Cells for [Option<S>] {
+    fn len(&self) -> usize {
+        <[Option<S>]>::len(self)
     }
 
-    fn at(&self, k: usize) -> usize {
-        if self.large {
-            let b: [u8; 8] = self.offsets[k * 8..k * 8 + 8].try_into().expect("8 bytes");
-            i64::from_le_bytes(b).max(0) as usize
-        } else {
-            let b: [u8; 4] = self.offsets[k * 4..k * 4 + 4].try_into().expect("4 bytes");
-            i32::from_le_bytes(b).max(0) as usize
-        }
-    }
-
-    fn span(&self, i: usize) -> (usize, usize) {
-        let k = self.offset + i;
-        (self.at(k), self.at(k + 1))
-    }
-
-    /// Cell `i`, or `None` when it is null.
-    pub fn get(&self, i: usize) -> Option<&'a [u8]> {
-        let k = self.offset + i;
-        if let Some(v) = self.validity {
-            if v[k / 8] & (1 << (k % 8)) == 0 {
-                return None;
-            }
-        }
-        let (a, b) = self.span(i);
-        Some(&self.data[a..b])
+    fn cell<'s>(&'s self, i: usize, _: &'s mut Scratch) -> Option<&'s [u8]> {
+        self[i].as_ref().map(|s| s.as_ref().as_bytes())
     }
 }
 
-/// A column's results as Arrow `large_string` buffers: tokens (null where
-/// the cell is not a valid number) and reason codes (null where it is).
+/// One Arrow `large_string` column: a validity bitmap (bit set = present),
+/// `len + 1` offsets and the characters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Results {
-    /// Token validity bitmap.
-    pub token_validity: Vec<u8>,
-    /// Token offsets (`i64`, little-endian).
-    pub token_offsets: Vec<u8>,
-    /// Token characters, 64 a valid cell.
-    pub tokens: Vec<u8>,
-    /// Reason validity bitmap.
-    pub reason_validity: Vec<u8>,
-    /// Reason offsets (`i64`, little-endian).
-    pub reason_offsets: Vec<u8>,
-    /// Reason codes' characters.
-    pub reasons: Vec<u8>,
-    /// Valid cells.
-    pub valid: usize,
+pub struct StringColumn {
+    /// The validity bitmap, least significant bit first.
+    pub validity: Vec<u8>,
+    /// Where each cell starts in `data`; the last is `data.len()`.
+    pub offsets: Vec<i64>,
+    /// The characters.
+    pub data: Vec<u8>,
+    /// Cells that are null.
+    pub nulls: usize,
 }
 
-/// One cell's outcome: its number, or why not (a null cell is `empty`).
-fn outcome(cell: Option<&[u8]>) -> Result<NhsNumber, Reason> {
-    canonicalise(cell.unwrap_or_default())
-}
-
-/// Checks a chunk of cells and, with a tokeniser, makes their tokens
-/// (four at a time, as the command line does).
-fn chunk(
-    cells: &Cells<'_>,
-    range: std::ops::Range<usize>,
-    t: Option<&Tokeniser>,
-) -> (Vec<Option<Reason>>, Vec<u8>) {
-    let mut reasons = Vec::with_capacity(range.len());
-    let mut numbers = Vec::new();
-    for i in range {
-        match outcome(cells.get(i)) {
-            Ok(n) => {
-                reasons.push(None);
-                numbers.push(n);
-            }
-            Err(r) => reasons.push(Some(r)),
-        }
+impl StringColumn {
+    /// Cell `i`, or `None` when it is null.
+    pub fn get(&self, i: usize) -> Option<&[u8]> {
+        let present = self.validity[i / 8] & (1 << (i % 8)) != 0;
+        present.then(|| &self.data[self.offsets[i] as usize..self.offsets[i + 1] as usize])
     }
-    let mut hex = Vec::new();
-    if let Some(t) = t {
-        hex.resize(numbers.len() * TOKEN_HEX_LEN, 0);
-        t.each_token(&numbers, |k, token| {
-            let out: &mut [u8; TOKEN_HEX_LEN] = (&mut hex
-                [k * TOKEN_HEX_LEN..(k + 1) * TOKEN_HEX_LEN])
-                .try_into()
-                .expect("64 bytes");
-            hex_into(token, out);
-        });
-    }
-    (reasons, hex)
 }
 
-/// Checks every cell (and tokenises the valid ones, with a tokeniser) on
-/// up to `threads` threads; results are in cell order whatever the thread
-/// count.
-pub fn process(cells: &Cells<'_>, t: Option<&Tokeniser>, threads: usize) -> Results {
-    let n = cells.len;
-    let threads = threads.clamp(1, 64).min(n.max(1));
-    let per = n.div_ceil(threads).max(1);
-    let parts: Vec<(Vec<Option<Reason>>, Vec<u8>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..n)
-            .step_by(per)
-            .map(|start| {
-                let end = (start + per).min(n);
-                s.spawn(move || chunk(cells, start..end, t))
+/// One cell's outcome: its number, or why not (a missing cell is `empty`).
+fn outcome<C: Cells + ?Sized>(
+    cells: &C,
+    i: usize,
+    scratch: &mut Scratch,
+) -> Result<NhsNumber, Reason> {
+    canonicalise(cells.cell(i, scratch).unwrap_or_default())
+}
+
+/// Runs of cells, one a thread, each a multiple of 8 long (but the last),
+/// so that every thread owns whole bytes of the validity bitmap.
+fn shares(n: usize, threads: usize) -> Vec<Range<usize>> {
+    let threads = threads.clamp(1, 64);
+    let per = n.div_ceil(threads).div_ceil(8).max(1) * 8;
+    (0..n).step_by(per).map(|a| a..(a + per).min(n)).collect()
+}
+
+/// The slices of the final buffers that one thread fills.
+struct ShareOut<'a> {
+    validity: &'a mut [u8],
+    /// Offsets of cells `start + 1 ..= end`.
+    offsets: &'a mut [i64],
+    data: &'a mut [u8],
+    /// Where this share's characters start in the whole column.
+    base: i64,
+}
+
+/// Lays out a column whose cell `i` is `width(outcome)` bytes (`None`:
+/// null), then has `fill` write each share into its slices, in parallel.
+fn build<C: Cells + ?Sized>(
+    cells: &C,
+    threads: usize,
+    width: impl Fn(&Result<NhsNumber, Reason>) -> Option<usize> + Sync,
+    fill: impl Fn(Range<usize>, ShareOut<'_>) + Sync,
+) -> StringColumn {
+    let n = cells.len();
+    let shares = shares(n, threads);
+    // Pass 1: each share's bytes and nulls.
+    let sizes: Vec<(usize, usize)> = std::thread::scope(|s| {
+        let handles: Vec<_> = shares
+            .iter()
+            .map(|r| {
+                let (r, width) = (r.clone(), &width);
+                s.spawn(move || {
+                    let mut scratch = [0u8; 48];
+                    let (mut bytes, mut nulls) = (0usize, 0usize);
+                    for i in r {
+                        match width(&outcome(cells, i, &mut scratch)) {
+                            Some(w) => bytes += w,
+                            None => nulls += 1,
+                        }
+                    }
+                    (bytes, nulls)
+                })
             })
             .collect();
         handles
@@ -154,43 +139,109 @@ pub fn process(cells: &Cells<'_>, t: Option<&Tokeniser>, threads: usize) -> Resu
             .map(|h| h.join().expect("a column worker does not panic"))
             .collect()
     });
-    let bitmap_len = n.div_ceil(8);
-    let mut r = Results {
-        token_validity: vec![0; bitmap_len],
-        token_offsets: Vec::with_capacity((n + 1) * 8),
-        reason_validity: vec![0; bitmap_len],
-        reason_offsets: Vec::with_capacity((n + 1) * 8),
-        ..Results::default()
+    let total: usize = sizes.iter().map(|s| s.0).sum();
+    let mut col = StringColumn {
+        validity: vec![0; n.div_ceil(8)],
+        offsets: vec![0; n + 1],
+        data: vec![0; total],
+        nulls: sizes.iter().map(|s| s.1).sum(),
     };
-    r.token_offsets.extend_from_slice(&0i64.to_le_bytes());
-    r.reason_offsets.extend_from_slice(&0i64.to_le_bytes());
-    let mut i = 0usize;
-    for (reasons, hex) in parts {
-        let mut k = 0usize;
-        for reason in reasons {
-            match reason {
-                None => {
-                    r.token_validity[i / 8] |= 1 << (i % 8);
-                    if t.is_some() {
-                        r.tokens
-                            .extend_from_slice(&hex[k * TOKEN_HEX_LEN..(k + 1) * TOKEN_HEX_LEN]);
-                    }
-                    k += 1;
-                    r.valid += 1;
-                }
-                Some(reason) => {
-                    r.reason_validity[i / 8] |= 1 << (i % 8);
-                    r.reasons.extend_from_slice(reason.code().as_bytes());
+    // Pass 2: every share fills its own slices of the one allocation.
+    std::thread::scope(|s| {
+        let (mut validity, mut offsets, mut data) = (
+            &mut col.validity[..],
+            &mut col.offsets[1..],
+            &mut col.data[..],
+        );
+        let mut base = 0usize;
+        for (r, (bytes, _)) in shares.iter().zip(&sizes) {
+            let (v, rest) = std::mem::take(&mut validity).split_at_mut(r.len().div_ceil(8));
+            validity = rest;
+            let (o, rest) = std::mem::take(&mut offsets).split_at_mut(r.len());
+            offsets = rest;
+            let (d, rest) = std::mem::take(&mut data).split_at_mut(*bytes);
+            data = rest;
+            let out = ShareOut {
+                validity: v,
+                offsets: o,
+                data: d,
+                base: base as i64,
+            };
+            base += bytes;
+            let (r, fill) = (r.clone(), &fill);
+            s.spawn(move || fill(r, out));
+        }
+    });
+    col
+}
+
+/// The token of every cell (null where the cell is not a valid NHS number),
+/// on up to `threads` threads; the same tokens in the same order whatever
+/// the thread count.
+pub fn tokens<C: Cells + ?Sized>(cells: &C, t: &Tokeniser, threads: usize) -> StringColumn {
+    let width = |o: &Result<NhsNumber, Reason>| o.is_ok().then_some(TOKEN_HEX_LEN);
+    build(cells, threads, width, |range, out| {
+        let ShareOut {
+            validity,
+            offsets,
+            data,
+            base,
+        } = out;
+        let start = range.start;
+        let mut scratch = [0u8; 48];
+        let mut group: Vec<NhsNumber> = Vec::with_capacity(GROUP);
+        let mut written = 0usize;
+        let mut hex = [[0u8; TOKEN_HEX_LEN]; GROUP];
+        let mut flush = |group: &[NhsNumber], written: &mut usize| {
+            t.token_hex_group(group, &mut hex);
+            for h in &hex[..group.len()] {
+                data[*written..*written + TOKEN_HEX_LEN].copy_from_slice(h);
+                *written += TOKEN_HEX_LEN;
+            }
+        };
+        let mut end = 0usize;
+        for i in range {
+            let k = i - start;
+            if let Ok(n) = outcome(cells, i, &mut scratch) {
+                validity[k / 8] |= 1 << (k % 8);
+                group.push(n);
+                end += TOKEN_HEX_LEN;
+                if group.len() == GROUP {
+                    flush(&group, &mut written);
+                    group.clear();
                 }
             }
-            r.token_offsets
-                .extend_from_slice(&(r.tokens.len() as i64).to_le_bytes());
-            r.reason_offsets
-                .extend_from_slice(&(r.reasons.len() as i64).to_le_bytes());
-            i += 1;
+            offsets[k] = base + end as i64;
         }
-    }
-    r
+        flush(&group, &mut written);
+    })
+}
+
+/// The reason code of every cell (null where the cell is a valid NHS
+/// number; a missing cell is `empty`), on up to `threads` threads.
+pub fn reasons<C: Cells + ?Sized>(cells: &C, threads: usize) -> StringColumn {
+    let width = |o: &Result<NhsNumber, Reason>| o.as_ref().err().map(|r| r.code().len());
+    build(cells, threads, width, |range, out| {
+        let ShareOut {
+            validity,
+            offsets,
+            data,
+            base,
+        } = out;
+        let start = range.start;
+        let mut scratch = [0u8; 48];
+        let mut end = 0usize;
+        for i in range {
+            let k = i - start;
+            if let Err(r) = outcome(cells, i, &mut scratch) {
+                validity[k / 8] |= 1 << (k % 8);
+                let code = r.code().as_bytes();
+                data[end..end + code.len()].copy_from_slice(code);
+                end += code.len();
+            }
+            offsets[k] = base + end as i64;
+        }
+    })
 }
 
 #[cfg(test)]
@@ -198,44 +249,22 @@ mod tests {
     use super::*;
     use crate::provider::key::Key;
 
-    fn buffers(cells: &[Option<&str>]) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
-        let mut offsets = vec![0i32];
-        let mut data = Vec::new();
-        let mut validity = vec![0u8; cells.len().div_ceil(8)];
-        for (i, c) in cells.iter().enumerate() {
-            if let Some(c) = c {
-                data.extend_from_slice(c.as_bytes());
-                validity[i / 8] |= 1 << (i % 8);
-            }
-            offsets.push(data.len() as i32);
-        }
-        (
-            offsets.iter().flat_map(|o| o.to_le_bytes()).collect(),
-            data,
-            validity,
-        )
-    }
-
-    fn strings(offsets: &[u8], data: &[u8], validity: &[u8], n: usize) -> Vec<Option<String>> {
-        let c = Cells {
-            offsets,
-            large: true,
-            data,
-            validity: Some(validity),
-            offset: 0,
-            len: n,
-        };
+    fn text(c: &StringColumn, n: usize) -> Vec<Option<String>> {
         (0..n)
             .map(|i| c.get(i).map(|b| String::from_utf8(b.to_vec()).unwrap()))
             .collect()
     }
 
-    #[test]
-    fn tokens_and_reasons_in_order_for_any_thread_count() {
+    fn tokeniser() -> Tokeniser {
         let key = Key::parse(b"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
             .ok()
             .unwrap();
-        let t = Tokeniser::new(&key).ok().unwrap();
+        Tokeniser::new(&key).ok().unwrap()
+    }
+
+    #[test]
+    fn tokens_and_reasons_in_order_for_any_thread_count() {
+        let t = tokeniser();
         let input = [
             Some("943 476 5919"),
             None,
@@ -247,40 +276,22 @@ mod tests {
             Some("9.43E+09"),
             Some("943-476-5919"),
         ];
-        let (offsets, data, validity) = buffers(&input);
-        let cells = Cells {
-            offsets: &offsets,
-            large: false,
-            data: &data,
-            validity: Some(&validity),
-            offset: 0,
-            len: input.len(),
-        };
-        assert_eq!(cells.check(), Ok(()));
-        let one = process(&cells, Some(&t), 1);
+        let one = tokens(&input[..], &t, 1);
         for threads in [2, 3, 9, 20] {
-            assert_eq!(process(&cells, Some(&t), threads), one, "{threads} threads");
+            assert_eq!(tokens(&input[..], &t, threads), one, "{threads} threads");
+            assert_eq!(reasons(&input[..], threads), reasons(&input[..], 1));
         }
-        let tokens = strings(
-            &one.token_offsets,
-            &one.tokens,
-            &one.token_validity,
-            input.len(),
-        );
-        let reasons = strings(
-            &one.reason_offsets,
-            &one.reasons,
-            &one.reason_validity,
-            input.len(),
-        );
+        let got = text(&one, input.len());
         let dd = "dd5c602eeb31d60c7c0d662c897231dda00e13cdf945b14cad185a4a7125826c";
-        assert_eq!(tokens[0].as_deref(), Some(dd));
-        assert_eq!(tokens[8].as_deref(), Some(dd));
+        assert_eq!(got[0].as_deref(), Some(dd));
+        assert_eq!(got[8].as_deref(), Some(dd));
         assert_eq!(
-            tokens[3].as_deref(),
+            got[3].as_deref(),
             Some("4c8fa78739d7c8a20ef422e482e4a963d142ad973a29fc309bfe6d6bd872d657")
         );
-        assert_eq!(tokens[1], None);
+        assert_eq!(got[1], None);
+        assert_eq!(one.nulls, 5);
+        let why = reasons(&input[..], 2);
         let want = [
             None,
             Some("empty"),
@@ -292,62 +303,62 @@ mod tests {
             Some("scientific_notation"),
             None,
         ];
+        let why_text = text(&why, input.len());
         assert_eq!(
-            reasons.iter().map(|r| r.as_deref()).collect::<Vec<_>>(),
+            why_text.iter().map(|r| r.as_deref()).collect::<Vec<_>>(),
             want
         );
-        assert_eq!(one.valid, 4);
-        // Without a key: reasons only.
-        let check = process(&cells, None, 2);
-        assert_eq!(check.reasons, one.reasons);
-        assert!(check.tokens.is_empty());
+        assert_eq!(why.nulls, 4);
     }
 
     #[test]
-    fn slices_and_64_bit_offsets() {
-        let input = [Some("x"), Some("4000000632"), Some("")];
-        let (offsets32, data, validity) = buffers(&input);
-        let offsets64: Vec<u8> = offsets32
-            .chunks(4)
-            .flat_map(|c| i64::from(i32::from_le_bytes(c.try_into().unwrap())).to_le_bytes())
+    fn every_share_and_group_boundary_matches_one_cell_at_a_time() {
+        // 1,000 cells, a valid one now and then, on many thread counts:
+        // shares of 8k cells and token groups of 4 end at every place.
+        let t = tokeniser();
+        let valid = ["9434765919", "4000000632", "9876543210"];
+        let input: Vec<Option<String>> = (0..1000)
+            .map(|i: usize| match i % 7 {
+                0 | 3 => Some(valid[i % 3].to_string()),
+                5 => None,
+                _ => Some(format!("{i}")),
+            })
             .collect();
-        let cells = Cells {
-            offsets: &offsets64,
-            large: true,
-            data: &data,
-            validity: Some(&validity),
-            offset: 1,
-            len: 2,
-        };
-        assert_eq!(cells.get(0), Some(&b"4000000632"[..]));
-        assert_eq!(cells.get(1), Some(&b""[..]));
-        let r = process(&cells, None, 2);
-        assert_eq!(r.valid, 1);
-        assert_eq!(r.reasons, b"empty");
+        for threads in [1, 2, 3, 7, 64] {
+            let col = tokens(&input[..], &t, threads);
+            assert_eq!(*col.offsets.last().unwrap() as usize, col.data.len());
+            for (i, cell) in input.iter().enumerate() {
+                let want = cell
+                    .as_deref()
+                    .and_then(|c| canonicalise(c.as_bytes()).ok())
+                    .map(|n| {
+                        let mut h = [0u8; TOKEN_HEX_LEN];
+                        t.token_hex(&n, &mut h);
+                        h.to_vec()
+                    });
+                assert_eq!(
+                    col.get(i).map(|b| b.to_vec()),
+                    want,
+                    "cell {i}, {threads} threads"
+                );
+            }
+        }
     }
 
     #[test]
-    fn bad_buffers_are_refused() {
-        let (offsets, data, _) = buffers(&[Some("abc")]);
-        let short = Cells {
-            offsets: &offsets[..4],
-            large: false,
-            data: &data,
-            validity: None,
-            offset: 0,
-            len: 1,
-        };
-        assert!(short.check().is_err());
-        let mut wild = offsets.clone();
-        wild[4] = 99;
-        let outside = Cells {
-            offsets: &wild,
-            large: false,
-            data: &data,
-            validity: None,
-            offset: 0,
-            len: 1,
-        };
-        assert!(outside.check().is_err());
+    fn numbers_are_read_as_their_digits() {
+        let mut s = [0u8; 48];
+        assert_eq!(digits(9434765919i64, &mut s), b"9434765919");
+        assert_eq!(digits(-5i64, &mut s), b"-5");
+        assert_eq!(digits(i128::MIN, &mut s).len(), 40);
+        assert_eq!(digits(u64::MAX, &mut s), b"18446744073709551615");
+    }
+
+    #[test]
+    fn nothing_in_nothing_out() {
+        let none: [Option<&str>; 0] = [];
+        let col = tokens(&none[..], &tokeniser(), 4);
+        assert_eq!(col.offsets, [0]);
+        assert!(col.data.is_empty() && col.validity.is_empty());
     }
 }

@@ -89,7 +89,8 @@ def _cell_text(v: Any) -> Optional[str]:
 
 
 def _to_arrow(column: Any, allow_float: bool = False) -> tuple[pa.Array, str, Any]:
-    """The column as one Arrow string array, the kind it came as, and what
+    """The column as Arrow (an Array or ChunkedArray of text or whole
+    numbers, read in place by the core), the kind it came as, and what
     is needed to give the result back in that kind (a pandas index).
     Missing values (None, NaN, NA, null) are nulls, which are ``empty``.
     Float columns are refused unless ``allow_float`` (see ``_FLOAT_HINT``);
@@ -118,13 +119,11 @@ def _to_arrow(column: Any, allow_float: bool = False) -> tuple[pa.Array, str, An
             "expected a pandas Series, a polars Series, a pyarrow Array or ChunkedArray, or a list; "
             f"got {type(column).__name__}"
         )
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.dictionary_decode()
-    # polars may hand over string views, which older pyarrow cannot name.
-    if getattr(pa.types, "is_string_view", lambda _: False)(arr.type):
-        arr = arr.cast(pa.large_string())
+    # Text (string, large_string, string_view, dictionary), whole numbers
+    # and nulls go to the core as they are, chunks and all: it reads them
+    # in place. Floats and decimals are checked here, where the hint is.
+    if pa.types.is_dictionary(arr.type) and pa.types.is_floating(arr.type.value_type):
+        arr = arr.cast(arr.type.value_type)
     if pa.types.is_floating(arr.type):
         if not allow_float or not pa.types.is_float64(arr.type):
             raise PseudolinkError(_FLOAT_HINT.format(dtype=arr.type))
@@ -140,33 +139,18 @@ def _to_arrow(column: Any, allow_float: bool = False) -> tuple[pa.Array, str, An
                 f"a decimal column with {arr.type.scale} decimal places ({arr.type}) is not NHS numbers; "
                 "NHS numbers are whole: numeric(10,0)"
             )
-        arr = pc.cast(arr, pa.large_string())
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        if pa.types.is_null(arr.type) or pa.types.is_integer(arr.type):
+        if not pa.types.is_decimal128(arr.type):
             arr = pc.cast(arr, pa.large_string())
-        else:
-            raise PseudolinkError(f"the column holds {arr.type}, not text or whole numbers")
     return arr, kind, extra
 
 
-def _run(arr: pa.Array, key: Optional[Key], threads: int) -> dict:
-    validity, offsets, data = arr.buffers()[:3]
-    args = (
-        offsets.to_pybytes(),
-        pa.types.is_large_string(arr.type),
-        data.to_pybytes() if data is not None else b"",
-        validity.to_pybytes() if validity is not None else None,
-        arr.offset,
-        len(arr),
-        threads,
-    )
-    return _column(key, *args)
-
-
-def _array(n: int, validity: bytes, offsets: bytes, data: bytes) -> pa.Array:
-    return pa.Array.from_buffers(
-        pa.large_string(), n, [pa.py_buffer(validity), pa.py_buffer(offsets), pa.py_buffer(data)]
-    )
+def _run(arr: Any, key: Optional[Key], threads: int) -> pa.Array:
+    """Tokens (with a key) or reasons, from the Rust core: the column goes
+    in and the result comes out through the Arrow C data interface, with no
+    copy either way."""
+    if isinstance(arr, pa.Array):
+        arr = pa.chunked_array([arr], type=arr.type)
+    return _column(key, arr, threads)
 
 
 def _back(result: pa.Array, kind: str, extra: Any) -> Any:
@@ -174,7 +158,7 @@ def _back(result: pa.Array, kind: str, extra: Any) -> Any:
         import pandas as pd
 
         index, name = extra
-        return pd.Series(result.to_pandas(types_mapper=pd.ArrowDtype).array, index=index, name=name)
+        return pd.Series(pd.arrays.ArrowExtensionArray(result), index=index, name=name, copy=False)
     if kind == "polars":
         import polars as pl
 
@@ -192,8 +176,7 @@ def tokens(key: Key, column: Any, threads: int = 0, allow_float: bool = False) -
     ``allow_float=True``, which is unsafe for anything that passed through a
     spreadsheet."""
     arr, kind, extra = _to_arrow(column, allow_float)
-    r = _run(arr, key, threads)
-    return _back(_array(len(arr), r["token_validity"], r["token_offsets"], r["tokens"]), kind, extra)
+    return _back(_run(arr, key, threads), kind, extra)
 
 
 def reasons(column: Any, threads: int = 0, allow_float: bool = False) -> Any:
@@ -202,11 +185,9 @@ def reasons(column: Any, threads: int = 0, allow_float: bool = False) -> Any:
     it, is ``empty``), as the same kind of column. Needs no key. Float
     columns are refused as for ``tokens``."""
     arr, kind, extra = _to_arrow(column, allow_float)
-    r = _run(arr, None, threads)
-    result = _array(len(arr), r["reason_validity"], r["reason_offsets"], r["reasons"])
-    # A missing cell is empty, whichever library's missing value it was.
-    result = pc.if_else(pc.is_null(arr), pa.scalar("empty", pa.large_string()), result)
-    return _back(result, kind, extra)
+    # A missing cell (a null, whichever library's missing value it was) is
+    # `empty` in the core.
+    return _back(_run(arr, None, threads), kind, extra)
 
 
 def _as_table(table: Any) -> pa.Table:

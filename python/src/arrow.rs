@@ -1,0 +1,131 @@
+//! Arrow columns in and out, without a copy: the chunks Python hands over
+//! through the Arrow C data interface (by `pyo3-arrow`) are read where they
+//! are, as [`Cells`], and a [`StringColumn`] becomes an Arrow
+//! `large_string` array that owns the very buffers the core filled.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Decimal128Type, Int64Type, UInt64Type};
+use arrow_array::{
+    Array, ArrayRef, Decimal128Array, Int64Array, LargeStringArray, StringArray, StringViewArray,
+    UInt64Array,
+};
+use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_schema::{ArrowError, DataType};
+use pyo3_arrow::PyArray;
+
+use pseudolink::provider::column::{digits, Cells, Scratch, StringColumn};
+
+/// One chunk, typed once so that reading a cell is a plain index.
+enum Chunk {
+    Utf8(StringArray),
+    LargeUtf8(LargeStringArray),
+    View(StringViewArray),
+    Int(Int64Array),
+    UInt(UInt64Array),
+    /// A decimal with no places: an exact whole number.
+    Whole(Decimal128Array),
+    Null(usize),
+}
+
+impl Chunk {
+    fn of(a: &ArrayRef) -> Result<Chunk, String> {
+        Ok(match a.data_type() {
+            DataType::Utf8 => Chunk::Utf8(a.as_string::<i32>().clone()),
+            DataType::LargeUtf8 => Chunk::LargeUtf8(a.as_string::<i64>().clone()),
+            DataType::Utf8View => Chunk::View(a.as_string_view().clone()),
+            DataType::Int64 => Chunk::Int(a.as_primitive::<Int64Type>().clone()),
+            DataType::UInt64 => Chunk::UInt(a.as_primitive::<UInt64Type>().clone()),
+            DataType::Int8 | DataType::Int16 | DataType::Int32 => {
+                Chunk::of(&arrow_cast::cast(a, &DataType::Int64).map_err(|e| e.to_string())?)?
+            }
+            DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => {
+                Chunk::of(&arrow_cast::cast(a, &DataType::UInt64).map_err(|e| e.to_string())?)?
+            }
+            DataType::Decimal128(_, 0) => Chunk::Whole(a.as_primitive::<Decimal128Type>().clone()),
+            DataType::Dictionary(_, values) => {
+                Chunk::of(&arrow_cast::cast(a, values).map_err(|e| e.to_string())?)?
+            }
+            DataType::Null => Chunk::Null(a.len()),
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+                return Err(format!(
+                    "a column of floating-point numbers ({}) cannot be tokenised safely: read it as text",
+                    a.data_type()
+                ))
+            }
+            other => return Err(format!("the column holds {other}, not text or whole numbers")),
+        })
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Chunk::Utf8(a) => a.len(),
+            Chunk::LargeUtf8(a) => a.len(),
+            Chunk::View(a) => a.len(),
+            Chunk::Int(a) => a.len(),
+            Chunk::UInt(a) => a.len(),
+            Chunk::Whole(a) => a.len(),
+            Chunk::Null(n) => *n,
+        }
+    }
+
+    fn cell<'s>(&'s self, i: usize, scratch: &'s mut Scratch) -> Option<&'s [u8]> {
+        match self {
+            Chunk::Utf8(a) => a.is_valid(i).then(|| a.value(i).as_bytes()),
+            Chunk::LargeUtf8(a) => a.is_valid(i).then(|| a.value(i).as_bytes()),
+            Chunk::View(a) => a.is_valid(i).then(|| a.value(i).as_bytes()),
+            Chunk::Int(a) => a.is_valid(i).then(|| digits(a.value(i), scratch)),
+            Chunk::UInt(a) => a.is_valid(i).then(|| digits(a.value(i), scratch)),
+            Chunk::Whole(a) => a.is_valid(i).then(|| digits(a.value(i), scratch)),
+            Chunk::Null(_) => None,
+        }
+    }
+}
+
+/// The cells of a chunked column, in order.
+pub struct ArrowCells {
+    chunks: Vec<Chunk>,
+    /// Where each chunk starts, and the total at the end.
+    starts: Vec<usize>,
+}
+
+impl ArrowCells {
+    /// Types every chunk; refuses a column that is not text or whole
+    /// numbers (the message names the type, never a value).
+    pub fn new(arrays: &[ArrayRef]) -> Result<ArrowCells, String> {
+        let chunks = arrays
+            .iter()
+            .map(Chunk::of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut starts = vec![0];
+        for c in &chunks {
+            starts.push(starts.last().copied().unwrap_or(0) + c.len());
+        }
+        Ok(ArrowCells { chunks, starts })
+    }
+}
+
+impl Cells for ArrowCells {
+    fn len(&self) -> usize {
+        self.starts.last().copied().unwrap_or(0)
+    }
+
+    fn cell<'s>(&'s self, i: usize, scratch: &'s mut Scratch) -> Option<&'s [u8]> {
+        if self.chunks.len() == 1 {
+            return self.chunks[0].cell(i, scratch);
+        }
+        let c = self.starts.partition_point(|&s| s <= i) - 1;
+        self.chunks[c].cell(i - self.starts[c], scratch)
+    }
+}
+
+/// The core's column as an Arrow `large_string` array owning its buffers
+/// (moved, not copied).
+pub fn export(c: StringColumn) -> Result<PyArray, ArrowError> {
+    let n = c.offsets.len() - 1;
+    let nulls = NullBuffer::new(BooleanBuffer::new(Buffer::from_vec(c.validity), 0, n));
+    let offsets = OffsetBuffer::new(ScalarBuffer::from(c.offsets));
+    let array = LargeStringArray::try_new(offsets, Buffer::from_vec(c.data), Some(nulls))?;
+    Ok(PyArray::from_array_ref(Arc::new(array)))
+}
