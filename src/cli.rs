@@ -401,8 +401,9 @@ impl RelinkArgs {
             Disclosure::Hes
         };
         Ok(RelinkOptions {
-            cohort: self.cohort,
-            usage: self.usage,
+            cohort: Source::Path(self.cohort),
+            // `--usage -` is standard input.
+            usage: Source::input(Some(&self.usage)),
             key: self.key,
             output: self.output.filter(|p| p.as_os_str() != "-"),
             people: self.people,
@@ -428,10 +429,10 @@ impl RelinkArgs {
             no_manifest: self.no_manifest,
             within: self.within,
             value_column: self.value_column,
-            unit_costs: self.unit_costs,
+            unit_costs: self.unit_costs.map(Source::Path),
             costs: self.costs,
             service_cost,
-            population: self.population,
+            population: self.population.map(Source::Path),
             population_id,
             population_csv: CsvOptions {
                 delimiter: self.population_delimiter.unwrap_or(self.delimiter),

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A file as named to the user: a path, or standard input/output.
+/// A file as named to the user: a path, standard input/output, or a table
+/// a binding holds in memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     /// Standard input.
@@ -21,7 +22,37 @@ pub enum Source {
     Stdout,
     /// A named file.
     Path(PathBuf),
+    /// A table in memory (a DataFrame in Python), read as CSV text.
+    Memory(InMemory),
 }
+
+/// A table a binding holds in memory (the Python package's DataFrames),
+/// handed to the readers as CSV text by `open`, so that it goes through the
+/// same parser, checks and messages as a file, and never touches a disk.
+/// `name` is how messages name it (for example `the usage DataFrame`).
+#[derive(Clone)]
+pub struct InMemory {
+    /// How messages name the table.
+    pub name: String,
+    /// Opens the table's CSV text from its start.
+    pub open: std::sync::Arc<dyn Fn() -> Box<dyn io::Read + Send> + Send + Sync>,
+}
+
+impl fmt::Debug for InMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InMemory")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for InMemory {
+    fn eq(&self, other: &InMemory) -> bool {
+        std::sync::Arc::ptr_eq(&self.open, &other.open)
+    }
+}
+
+impl Eq for InMemory {}
 
 impl Source {
     /// `-` or nothing means standard input.
@@ -54,6 +85,7 @@ impl fmt::Display for Source {
             Source::Path(p) => f.write_str(&crate::provider::nhs::redact_numbers(
                 &p.display().to_string(),
             )),
+            Source::Memory(m) => f.write_str(&crate::provider::nhs::redact_numbers(&m.name)),
         }
     }
 }

@@ -129,3 +129,99 @@ pub fn export(c: StringColumn) -> Result<PyArray, ArrowError> {
     let array = LargeStringArray::try_new(offsets, Buffer::from_vec(c.data), Some(nulls))?;
     Ok(PyArray::from_array_ref(Arc::new(array)))
 }
+
+/// A table Python hands over (an Arrow stream: a pandas or polars
+/// DataFrame, a pyarrow Table), read by the relink core as CSV text made
+/// a few thousand rows at a time: the same parser, checks and messages as
+/// a file, with nothing written anywhere and only one slice of text in
+/// memory at once.
+pub struct TableCsv {
+    batches: Arc<Vec<arrow_array::RecordBatch>>,
+    header: Vec<String>,
+    /// The next batch, and the next row in it; `None` before the header.
+    at: Option<(usize, usize)>,
+    text: Vec<u8>,
+    pos: usize,
+}
+
+/// Rows turned into text at a time.
+const ROWS_AT_A_TIME: usize = 4096;
+
+impl TableCsv {
+    /// A reader from the table's start.
+    pub fn new(header: Vec<String>, batches: Arc<Vec<arrow_array::RecordBatch>>) -> TableCsv {
+        TableCsv {
+            batches,
+            header,
+            at: None,
+            text: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    /// Makes the next slice of text; false at the end.
+    fn refill(&mut self) -> std::io::Result<bool> {
+        use std::fmt::Write as _;
+        self.text.clear();
+        self.pos = 0;
+        let mut w = csv::WriterBuilder::new().from_writer(&mut self.text);
+        let Some((mut b, mut row)) = self.at else {
+            w.write_record(&self.header)?;
+            w.flush()?;
+            drop(w);
+            self.at = Some((0, 0));
+            return Ok(true);
+        };
+        while b < self.batches.len() && row >= self.batches[b].num_rows() {
+            (b, row) = (b + 1, 0);
+        }
+        let Some(batch) = self.batches.get(b) else {
+            return Ok(false);
+        };
+        let options = arrow_cast::display::FormatOptions::default();
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| arrow_cast::display::ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(std::io::Error::other)?;
+        let end = (row + ROWS_AT_A_TIME).min(batch.num_rows());
+        let mut cells = vec![String::new(); formatters.len()];
+        for i in row..end {
+            for (cell, f) in cells.iter_mut().zip(&formatters) {
+                cell.clear();
+                write!(cell, "{}", f.value(i)).map_err(std::io::Error::other)?;
+            }
+            w.write_record(&cells)?;
+        }
+        w.flush()?;
+        drop(w);
+        self.at = Some((b, end));
+        Ok(true)
+    }
+}
+
+impl std::io::Read for TableCsv {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.text.len() {
+            if !self.refill()? {
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.text.len() - self.pos);
+        out[..n].copy_from_slice(&self.text[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// A table from Python as a relink input named `name` in messages.
+pub fn in_memory(name: String, table: pyo3_arrow::PyTable) -> pseudolink::error::InMemory {
+    let (batches, schema) = table.into_inner();
+    let header: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let batches = Arc::new(batches);
+    pseudolink::error::InMemory {
+        name,
+        open: Arc::new(move || Box::new(TableCsv::new(header.clone(), batches.clone()))),
+    }
+}

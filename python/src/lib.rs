@@ -17,8 +17,9 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 
 use pseudolink::cli::{Cli, Command};
+use pseudolink::error::Source;
 use pseudolink::provider::column;
-use pyo3_arrow::PyChunkedArray;
+use pyo3_arrow::{PyChunkedArray, PyTable};
 
 mod arrow;
 use pseudolink::provider::key::Key as CoreKey;
@@ -234,38 +235,61 @@ fn _column<'py>(
 
 /// Runs `pseudolink relink` with these arguments, parsed and checked by
 /// the command line's own parser, so that every option, default and error
-/// is the command's. The key is the loaded `Key` itself, never a path; the
-/// outputs are files the Python side reads back. Returns the summary and
-/// the safety warnings.
+/// is the command's. The key is the loaded `Key` itself, never a path.
+/// `tables` holds the inputs given as Arrow tables (DataFrames), by role
+/// (`cohort`, `usage`, `population`, `unit_costs`); each is read by the
+/// core as it reads a file, from memory, with nothing written anywhere.
+/// Returns the summary, the safety warnings and the released tables' CSV
+/// text (`report`, and `costs` and `balance` when made); only outputs the
+/// arguments name a file for (`--html`, `--people`, ...) are written.
 #[pyfunction]
-#[pyo3(signature = (args, key = None))]
+#[pyo3(signature = (args, key = None, tables = None))]
 fn _relink(
     py: Python<'_>,
     args: Vec<String>,
     key: Option<PyRef<'_, Key>>,
-) -> PyResult<(String, Vec<String>)> {
-    let mut argv: Vec<OsString> = [
-        "pseudolink",
-        "relink",
-        "--quiet",
-        "--force",
-        "--no-manifest",
-    ]
-    .iter()
-    .map(OsString::from)
-    .collect();
+    tables: Option<std::collections::HashMap<String, PyTable>>,
+) -> PyResult<(String, Vec<String>, Vec<(String, Vec<u8>)>)> {
+    let mut argv: Vec<OsString> = ["pseudolink", "relink", "--quiet", "--no-manifest"]
+        .iter()
+        .map(OsString::from)
+        .collect();
     argv.extend(args.into_iter().map(OsString::from));
     let cli =
         Cli::try_parse_from(argv).map_err(|e| PyValueError::new_err(e.render().to_string()))?;
     let Command::Relink(relink) = cli.command else {
         unreachable!("the arguments start with relink")
     };
-    let opts = relink.options().map_err(core_error)?;
+    let mut opts = relink.options().map_err(core_error)?;
+    for (role, table) in tables.unwrap_or_default() {
+        let source = Source::Memory(arrow::in_memory(format!("the {role} table"), table));
+        match role.as_str() {
+            "cohort" => opts.cohort = source,
+            "usage" => opts.usage = source,
+            "population" => opts.population = Some(source),
+            "unit_costs" => opts.unit_costs = Some(source),
+            other => return Err(PyValueError::new_err(format!("no input called {other:?}"))),
+        }
+    }
     let core_key = key.as_ref().map(|k| &k.key);
     let outcome = py
-        .detach(|| pseudolink::cmd::relink::run_with_key(&opts, core_key))
+        .detach(|| pseudolink::cmd::relink::run_in_memory(&opts, core_key))
         .map_err(core_error)?;
-    Ok((outcome.summary(opts.months), outcome.warnings.clone()))
+    let release = &outcome.release;
+    let mut out = vec![("report".to_string(), csv_text(&release.report)?)];
+    if let Some(t) = &release.costs {
+        out.push(("costs".into(), csv_text(t)?));
+    }
+    if let Some(t) = &release.balance {
+        out.push(("balance".into(), csv_text(t)?));
+    }
+    Ok((outcome.summary(opts.months), outcome.warnings.clone(), out))
+}
+
+/// A released table as the CSV text its file would hold.
+fn csv_text(t: &pseudolink::relink::release::Table) -> PyResult<Vec<u8>> {
+    t.write_csv(Vec::new())
+        .map_err(|e| PseudolinkError::new_err(e.to_string()))
 }
 
 /// The native module.

@@ -322,45 +322,42 @@ def test_relink_refuses_another_keys_cohort_and_names_missing_columns(tmp_path):
         pseudolink.relink(cohort, usage, key=key, months="six")
 
 
-def test_relink_never_writes_an_nhs_number_even_to_a_temporary_file(tmp_path, monkeypatch):
-    # Every file relink writes goes under TMPDIR; none may hold a number.
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    import tempfile
-
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+def _spy_on_the_core(monkeypatch):
+    """Records every table handed to the Rust relink core, as text."""
     seen = []
-    import shutil
+    real = pseudolink._relink
 
-    real_rmtree = shutil.rmtree
+    def spy(args, key=None, tables=None):
+        for t in (tables or {}).values():
+            seen.append((t.column_names, str(t.to_pydict())))
+        return real(args, key, tables)
 
-    def spy(path, *a, **k):
-        for p in pathlib.Path(path).rglob("*"):
-            if p.is_file():
-                seen.append(p.read_text(errors="replace"))
-        return real_rmtree(path, *a, **k)
+    monkeypatch.setattr(pseudolink, "_relink", spy)
+    return seen
 
-    monkeypatch.setattr(shutil, "rmtree", spy)
+
+def test_relink_never_hands_an_nhs_number_to_the_core(monkeypatch):
+    seen = _spy_on_the_core(monkeypatch)
     key = pseudolink.Key.from_file(EXAMPLE_KEY)
     number = "9434765919"
     cohort = pd.DataFrame({"token": [key.token(number)], "intervention_date": ["2024-01-01"], "cohort": ["A"]})
     usage = pd.DataFrame({"nhs_number": [number, "123"], "event_date": ["2024-02-01", "2024-02-02"], "event_type": ["AE", "AE"]})
     df = pseudolink.relink(cohort, usage, key=key, disclosure="none", data_start="2023-06-01", data_end="2024-06-30")
     assert df["post_events"].tolist() == [1, 1]  # group A, then Total
-    assert seen, "the temporary files were inspected"
-    assert not any(number in text or "943 476 5919" in text for text in seen)
+    assert len(seen) == 2, "the cohort and usage tables went to the core in memory"
+    assert not any(number in text or "nhs_number" in names for names, text in seen)
 
     # A raw number kept beside the token, in the cohort and in an already
-    # tokenised usage table, is not written either; the dates are datetime64.
+    # tokenised usage table, is dropped too; the dates are datetime64.
     seen.clear()
-    cohort["nhs_number"] = [number]
+    cohort["nhs_number"] = [int(number)]
     cohort["intervention_date"] = pd.to_datetime(cohort["intervention_date"])
     usage = pd.DataFrame({"token": [key.token(number)] * 2, "nhs_number": [number] * 2,
                           "event_date": pd.to_datetime(["2024-02-01", "2024-02-02"]), "event_type": ["AE", "AE"]})
     df = pseudolink.relink(cohort, usage, usage_token_column="token", disclosure="none",
                            data_start="2023-06-01", data_end="2024-06-30")
     assert df["post_events"].tolist() == [2, 2]
-    assert seen and not any(number in text for text in seen)
-    assert all(name.startswith("pseudolink-") for name in os.listdir(tmp_path)) or not os.listdir(tmp_path)
+    assert len(seen) == 2 and not any(number in text for _, text in seen)
 
 
 def test_relink_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch):
@@ -371,8 +368,13 @@ def test_relink_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch):
     before = sorted(os.listdir(tmp_path))
     cohort = pd.DataFrame({"token": [key.token("9434765919")], "intervention_date": ["2024-01-01"], "cohort": ["A"]})
     usage = pd.DataFrame({"nhs_number": ["9434765919"], "event_date": ["2024-02-01"], "event_type": ["AE"]})
-    with pytest.warns(pseudolink.PseudolinkWarning):
-        pseudolink.relink(cohort, usage, key=key, disclosure="none", data_start="2023-06-01", data_end="2024-06-30")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    for kind in (lambda d: d, pl.from_pandas, pa.Table.from_pandas):
+        with pytest.warns(pseudolink.PseudolinkWarning):
+            df = pseudolink.relink(kind(cohort), kind(usage), key=key, disclosure="none",
+                                   data_start="2023-06-01", data_end="2024-06-30")
+        assert df["post_events"].tolist() == [1, 1]
     assert sorted(os.listdir(tmp_path)) == before
 
 

@@ -17,6 +17,23 @@ pub fn run(opts: &RelinkOptions) -> Result<Outcome> {
 /// Runs `relink` with a key already in memory (instead of `--key`'s file),
 /// as the Python package does: the key is never read again from a path.
 pub fn run_with_key(opts: &RelinkOptions, key: Option<&Key>) -> Result<Outcome> {
+    let mut outcome = compute(opts, key)?;
+    stages::write_outputs(opts, &mut outcome)?;
+    Ok(outcome)
+}
+
+/// Runs `relink` for a caller that keeps the report in memory (the Python
+/// package, whose tables may be [`crate::error::Source::Memory`]): every
+/// stage, then only the files `opts` names (never standard output). The
+/// released tables are `outcome.release`.
+pub fn run_in_memory(opts: &RelinkOptions, key: Option<&Key>) -> Result<Outcome> {
+    let mut outcome = compute(opts, key)?;
+    stages::write_files(opts, &mut outcome)?;
+    Ok(outcome)
+}
+
+/// Stages 1 to 7: everything but writing.
+fn compute(opts: &RelinkOptions, key: Option<&Key>) -> Result<Outcome> {
     let inputs = stages::check_paths(opts)?;
     let unit_costs = stages::read_unit_costs(opts)?;
     let keys = stages::check_keys(opts, &inputs, key)?;
@@ -31,7 +48,5 @@ pub fn run_with_key(opts: &RelinkOptions, key: Option<&Key>) -> Result<Outcome> 
         coverage,
         key_id: keys.key_id,
     };
-    let mut outcome = stages::build_outcome(opts, counted, unit_costs)?;
-    stages::write_outputs(opts, &mut outcome)?;
-    Ok(outcome)
+    stages::build_outcome(opts, counted, unit_costs)
 }

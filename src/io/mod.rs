@@ -48,3 +48,33 @@ pub fn read_small_file(
     }
     Ok(text)
 }
+
+/// [`read_small_file`] for any input: a file, or a table in memory (read
+/// through the same limit). Standard input is not a small table.
+pub fn read_small_input(
+    file: &crate::error::Source,
+    limit: u64,
+) -> std::result::Result<Vec<u8>, Option<crate::Error>> {
+    use crate::error::{Error, Source};
+    use std::io::Read;
+    match file {
+        Source::Path(p) => read_small_file(p, limit),
+        Source::Memory(m) => {
+            let mut text = Vec::new();
+            (m.open)()
+                .take(limit + 1)
+                .read_to_end(&mut text)
+                .map_err(|source| {
+                    Some(Error::Read {
+                        file: file.clone(),
+                        source,
+                    })
+                })?;
+            if text.len() as u64 > limit {
+                return Err(None);
+            }
+            Ok(text)
+        }
+        Source::Stdin | Source::Stdout => Err(None),
+    }
+}

@@ -16,7 +16,6 @@
 //! `examples/unit-costs.csv` is one, with its sources.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use crate::error::{shown_value, Error, Result, Source};
 use crate::relink::estimate::{clusters, corrected, estimate, Estimate};
@@ -39,15 +38,14 @@ const MAX_UNIT_COSTS_FILE: u64 = 1024 * 1024;
 impl UnitCosts {
     /// Reads a `event_type,unit_cost` CSV. Every problem names the file,
     /// and where there is one, the row and column.
-    pub fn load(path: &Path) -> Result<UnitCosts> {
-        let file = Source::Path(path.to_path_buf());
-        let text = crate::io::read_small_file(path, MAX_UNIT_COSTS_FILE).map_err(|e| {
+    pub fn load(file: &Source) -> Result<UnitCosts> {
+        let text = crate::io::read_small_input(file, MAX_UNIT_COSTS_FILE).map_err(|e| {
             e.unwrap_or_else(|| Error::UnitCosts {
                 file: file.clone(),
                 problem: "is not a unit-cost file (not a regular file, or over 1 MiB)".into(),
             })
         })?;
-        UnitCosts::parse(&text, &file)
+        UnitCosts::parse(&text, file)
     }
 
     /// Parses the text of a unit-cost file.

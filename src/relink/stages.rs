@@ -8,7 +8,8 @@
 //! 5. [`count_events`]: the usage file, counted per person and window.
 //! 6. [`settle_coverage`]: the data's span, and who has complete windows.
 //! 7. [`build_outcome`]: matching, the report and the costs, exact.
-//! 8. [`write_outputs`]: every output, as released under disclosure control.
+//! 8. [`write_outputs`]: every output, as released under disclosure control
+//!    ([`write_files`] alone when the caller keeps the tables in memory).
 
 use std::path::{Path, PathBuf};
 
@@ -38,9 +39,9 @@ use crate::provider::token::Tokeniser;
 #[derive(Clone, Debug)]
 pub struct RelinkOptions {
     /// The tokenised cohort.
-    pub cohort: PathBuf,
+    pub cohort: Source,
     /// The usage extract.
-    pub usage: PathBuf,
+    pub usage: Source,
     /// The key, when the usage file has NHS numbers.
     pub key: Option<PathBuf>,
     /// Report CSV; standard output when `None`.
@@ -82,13 +83,13 @@ pub struct RelinkOptions {
     /// The usage column of values to sum (bed days, cost).
     pub value_column: Option<ColumnSpec>,
     /// Unit costs per event type.
-    pub unit_costs: Option<PathBuf>,
+    pub unit_costs: Option<Source>,
     /// The costs CSV.
     pub costs: Option<PathBuf>,
     /// The service's cost per patient, in thousandths of a pound.
     pub service_cost: Option<u64>,
     /// The ICB's registered population, for a matched comparison group.
-    pub population: Option<PathBuf>,
+    pub population: Option<Source>,
     /// How the population file identifies people.
     pub population_id: UsageId,
     /// CSV dialect of the population file.
@@ -129,11 +130,11 @@ pub struct Inputs {
 /// Checks, before any work, that every output may be written and that no
 /// output is an input or another output.
 pub fn check_paths(opts: &RelinkOptions) -> Result<Inputs> {
-    let cohort = Source::Path(opts.cohort.clone());
+    let cohort = opts.cohort.clone();
     // The usage extract may come from standard input (`--usage -`), e.g.
     // piped straight from a warehouse query.
-    let usage = Source::input(Some(opts.usage.as_path()));
-    let population = opts.population.as_ref().map(|p| Source::Path(p.clone()));
+    let usage = opts.usage.clone();
+    let population = opts.population.clone();
     let outputs: Vec<&Path> = [
         opts.output.as_deref(),
         opts.people.as_deref(),
@@ -148,15 +149,12 @@ pub fn check_paths(opts: &RelinkOptions) -> Result<Inputs> {
     .collect();
     // Every file read: the data, the key, the unit costs, and the
     // manifests beside the data.
-    let mut read: Vec<Source> = [
-        opts.key.as_ref(),
-        opts.unit_costs.as_ref(),
-        opts.labels.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|p| Source::Path(p.clone()))
-    .collect();
+    let mut read: Vec<Source> = [opts.key.as_ref(), opts.labels.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|p| Source::Path(p.clone()))
+        .collect();
+    read.extend(opts.unit_costs.iter().cloned());
     for data in [Some(&cohort), Some(&usage), population.as_ref()]
         .into_iter()
         .flatten()
@@ -185,8 +183,8 @@ pub fn check_paths(opts: &RelinkOptions) -> Result<Inputs> {
 /// Reads the unit-cost file, so that a bad one stops the run before the work.
 pub fn read_unit_costs(opts: &RelinkOptions) -> Result<Option<(Source, UnitCosts)>> {
     opts.unit_costs
-        .as_deref()
-        .map(|p| UnitCosts::load(p).map(|u| (Source::Path(p.to_path_buf()), u)))
+        .as_ref()
+        .map(|file| UnitCosts::load(file).map(|u| (file.clone(), u)))
         .transpose()
 }
 
@@ -251,10 +249,14 @@ fn check_manifest(
 pub fn check_keys(opts: &RelinkOptions, inputs: &Inputs, preloaded: Option<&Key>) -> Result<Keys> {
     let msg = opts.messages;
     let mut seen: Option<(String, KeyId)> = None;
-    let cohort_manifest =
-        check_manifest(&opts.cohort, "the cohort file's manifest", &mut seen, msg)?;
-    if cohort_manifest.is_none() {
-        let manifest = shown_path(&crate::provider::manifest::path_for(&opts.cohort));
+    // A table in memory has no manifest beside it: its caller checks the
+    // key id (the Python package's `cohort_key_id`).
+    let cohort_manifest = match inputs.cohort.path() {
+        Some(path) => check_manifest(path, "the cohort file's manifest", &mut seen, msg)?,
+        None => None,
+    };
+    if let (None, Some(path)) = (&cohort_manifest, inputs.cohort.path()) {
+        let manifest = shown_path(&crate::provider::manifest::path_for(path));
         if !opts.no_manifest {
             return Err(Error::NoManifest {
                 file: inputs.cohort.clone(),
@@ -263,13 +265,14 @@ pub fn check_keys(opts: &RelinkOptions, inputs: &Inputs, preloaded: Option<&Key>
         }
         msg.warn(format!(
             "warning: no manifest beside {} ({manifest}), so its key id cannot be checked (--no-manifest)",
-            shown_path(&opts.cohort),
+            inputs.cohort,
         ));
     }
     if let (UsageId::Token(_), Some(path)) = (&opts.usage_id, inputs.usage.path()) {
         check_manifest(path, "the usage file's manifest", &mut seen, msg)?;
     }
-    if let (UsageId::Token(_), Some(path)) = (&opts.population_id, &opts.population) {
+    let population = inputs.population.as_ref().and_then(Source::path);
+    if let (UsageId::Token(_), Some(path)) = (&opts.population_id, population) {
         check_manifest(path, "the population file's manifest", &mut seen, msg)?;
     }
     let tokeniser = match (preloaded, &opts.key) {
@@ -316,7 +319,7 @@ pub fn read_cohort(opts: &RelinkOptions, inputs: &Inputs, keys: &Keys) -> Result
     if cohort.is_empty() {
         return Err(Error::NothingToReport(format!(
             "{}: the cohort has no rows, so there is nobody to report on",
-            shown_path(&opts.cohort)
+            inputs.cohort
         )));
     }
     Ok(cohort)
@@ -620,6 +623,24 @@ impl Writing {
 /// study, the disclosure log and the report (standard output when no `--output`),
 /// each from the one [`Release`].
 pub fn write_outputs(opts: &RelinkOptions, outcome: &mut Outcome) -> Result<()> {
+    write_files(opts, outcome)?;
+    if opts.output.is_none() {
+        // Standard output goes last, once every file is in place.
+        let out = AtomicOutput::create(None, opts.force)?;
+        let out = outcome
+            .release
+            .report
+            .write_csv(out)
+            .map_err(|e| csv_write_error(&Source::Stdout, e))?;
+        out.commit()?;
+    }
+    Ok(())
+}
+
+/// Writes every output that `opts` names a file for, together (all or
+/// none): never standard output. The Python package calls this alone and
+/// takes the report's tables from the [`Release`] in memory.
+pub fn write_files(opts: &RelinkOptions, outcome: &mut Outcome) -> Result<()> {
     let release = &outcome.release;
     let mut w = Writing {
         force: opts.force,
@@ -652,23 +673,8 @@ pub fn write_outputs(opts: &RelinkOptions, outcome: &mut Outcome) -> Result<()> 
     if let Some(p) = &opts.disclosure_log {
         w.one(p, |out| release.write_log(out))?;
     }
-    match &opts.output {
-        Some(p) => w.one(p, |out| release.report.write_csv(out))?,
-        None => {
-            // Standard output goes last, once every file is in place.
-            let Writing {
-                commit, written, ..
-            } = w;
-            commit.commit()?;
-            let out = AtomicOutput::create(None, opts.force)?;
-            let out = release
-                .report
-                .write_csv(out)
-                .map_err(|e| csv_write_error(&Source::Stdout, e))?;
-            out.commit()?;
-            outcome.written = written;
-            return Ok(());
-        }
+    if let Some(p) = &opts.output {
+        w.one(p, |out| release.report.write_csv(out))?;
     }
     w.commit.commit()?;
     outcome.written = w.written;

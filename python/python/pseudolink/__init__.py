@@ -22,7 +22,6 @@ The contract is docs/SPEC.md in the pseudolink repository.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any, Iterable, Optional
 
 import pyarrow as pa
@@ -257,19 +256,14 @@ def _typed(text: Any) -> Any:
     return out
 
 
-def _for_the_core(table: Any, path: str, token_column: Optional[str], used: set) -> str:
-    """Where the relink core reads ``table`` from. A CSV path is read where
-    it is, never copied. A DataFrame or Table is written to ``path`` in the
-    private temporary folder, with date and datetime columns as ISO dates,
-    and without any column that holds NHS numbers: only tokens may reach a
-    file."""
+def _for_the_core(table: Any, token_column: Optional[str], used: set) -> Any:
+    """What the relink core reads for ``table``: a CSV path as it is (read
+    where it is, never copied); a DataFrame or Table as an Arrow table,
+    with date and datetime columns as ISO dates and without any column
+    that holds NHS numbers, which the core reads from memory."""
     if isinstance(table, (str, os.PathLike)):
         return os.fspath(table)
-    t = _dates_as_text(_without_nhs_numbers(_as_table(table), token_column, used))
-    import pyarrow.csv as pacsv
-
-    pacsv.write_csv(t, path, pacsv.WriteOptions(quoting_style="needed"))
-    return path
+    return _dates_as_text(_without_nhs_numbers(_as_table(table), token_column, used))
 
 
 def _without_nhs_numbers(t: pa.Table, token_column: Optional[str], used: set) -> pa.Table:
@@ -349,11 +343,16 @@ def relink(
     balance table in ``df.attrs["balance"]``; the plain-words summary is in
     ``df.attrs["summary"]``.
 
+    Everything happens in memory: a CSV path is read where it is, and a
+    DataFrame goes to the Rust core as Arrow data, read there as the
+    command reads a file; nothing is written, not even to a temporary
+    folder. The only files are the outputs you name (``html=``,
+    ``people=``, ...), which are never replaced unless ``force=True``.
     With NHS numbers in ``usage`` (or ``population``), pass ``key``: they
-    are tokenised in memory before anything is written, even to the
-    temporary folder the command works in. A DataFrame carries no
-    manifest, so pass ``cohort_key_id`` (from the cohort file's manifest)
-    to have the key id checked, as the command does.
+    are tokenised in memory first, and a column of NHS numbers left beside
+    the tokens never reaches the core. A DataFrame carries no manifest, so
+    pass ``cohort_key_id`` (from the cohort file's manifest) to have the
+    key id checked, as the command does.
 
     Tables are typed: a column of numbers is ``Int64`` or ``Float64``, with
     a suppressed cell (``*`` in the file) and a blank cell (not computed)
@@ -368,55 +367,69 @@ def relink(
             f"key id mismatch: the cohort has key id {cohort_key_id}, but the key has key id {key.key_id}; "
             "tokens made with different keys never match"
         )
-    with tempfile.TemporaryDirectory(prefix="pseudolink-") as d:
-        os.chmod(d, 0o700)
-        path = lambda name: os.path.join(d, f"{name}.csv")  # noqa: E731
-        opts = {k: _values(v) for k, v in options.items() if v is not None}
-        # Column names the options use: never dropped silently.
-        used = {v for k, vs in opts.items() if k.endswith("_column") or k in ("group_by", "match_on") for v in vs}
-        cohort_token = opts.get("cohort_token_column", ["token"])[0]
-        opts["cohort"] = [_for_the_core(cohort, path("cohort"), cohort_token, used)]
-        if "usage_token_column" not in opts:
-            nhs = opts.pop("usage_nhs_column", ["nhs_number"])[0]
-            usage, token = _tokenise_ids(usage, key, nhs)
-            opts["usage_token_column"] = [token]
-        opts["usage"] = [_for_the_core(usage, path("usage"), opts["usage_token_column"][0], used)]
-        opts["output"] = [path("report")]
-        if population is not None:
-            if "population_token_column" not in opts:
-                nhs = opts.pop("population_nhs_column", ["nhs_number"])[0]
-                population, token = _tokenise_ids(population, key, nhs)
-                opts["population_token_column"] = [token]
-            opts["population"] = [_for_the_core(population, path("population"), opts["population_token_column"][0], used)]
-            opts["balance"] = [path("balance")]
-        if unit_costs is not None:
-            opts["unit_costs"] = [_for_the_core(unit_costs, path("unit_costs"), None, used)]
-            opts["costs"] = [path("costs")]
-        if html is not None:
-            opts["html"] = [os.fspath(html)]
-        if html is not None and os.path.exists(html) and not force:
-            raise PseudolinkError(f"{os.fspath(html)} already exists; pass force=True to replace it")
-        # The command line's own parser checks every option, as for the command.
-        args = [a for k, vs in opts.items() for v in vs for a in (f"--{k.replace('_', '-')}", v)]
-        # The Key object itself goes to the core: its file is never read again.
-        summary, safety = _relink(args, key)
-        import warnings
+    opts = {k: _values(v) for k, v in options.items() if v is not None}
+    if html is not None:
+        opts["html"] = [os.fspath(html)]
+    # Outputs the user names are files: never replaced without force=True.
+    for name in ("html", "people", "disclosure_log", "event_study"):
+        for out in opts.get(name, []):
+            if os.path.exists(out) and not force:
+                raise PseudolinkError(f"{out} already exists; pass force=True to replace it")
+    # Column names the options use: never dropped silently.
+    used = {v for k, vs in opts.items() if k.endswith("_column") or k in ("group_by", "match_on") for v in vs}
+    tables = {}
 
-        for w in safety:
-            warnings.warn(w.removeprefix("warning: "), PseudolinkWarning, stacklevel=2)
-        if safety:
-            summary = "\n".join(safety) + "\n" + summary
-        def read(name: str) -> "pd.DataFrame":
-            text = pd.read_csv(path(name), dtype=str, keep_default_na=False)
-            return _typed(text) if typed else text
+    def give(role: str, table: Any, token_column: Optional[str]) -> None:
+        t = _for_the_core(table, token_column, used)
+        if isinstance(t, str):
+            opts[role] = [t]
+        else:
+            # Named in the core's messages as "the <role> table".
+            opts[role], tables[role] = [f"the {role} table"], t
 
-        report = read("report")
-        report.attrs["summary"] = summary
-        if unit_costs is not None:
-            report.attrs["costs"] = read("costs")
-        if population is not None:
-            report.attrs["balance"] = read("balance")
-        return report
+    give("cohort", cohort, opts.get("cohort_token_column", ["token"])[0])
+    if "usage_token_column" not in opts:
+        nhs = opts.pop("usage_nhs_column", ["nhs_number"])[0]
+        usage, token = _tokenise_ids(usage, key, nhs)
+        opts["usage_token_column"] = [token]
+    give("usage", usage, opts["usage_token_column"][0])
+    if population is not None:
+        if "population_token_column" not in opts:
+            nhs = opts.pop("population_nhs_column", ["nhs_number"])[0]
+            population, token = _tokenise_ids(population, key, nhs)
+            opts["population_token_column"] = [token]
+        give("population", population, opts["population_token_column"][0])
+    if unit_costs is not None:
+        give("unit_costs", unit_costs, None)
+    # The command line's own parser checks every option, as for the command.
+    args = [a for k, vs in opts.items() for v in vs for a in (f"--{k.replace('_', '-')}", v)]
+    if force:
+        args.append("--force")
+    # The Key object itself goes to the core: its file is never read again.
+    # DataFrames go as Arrow streams and are read from memory: no file is
+    # written, not even a temporary one.
+    summary, safety, released = _relink(args, key, tables)
+    import warnings
+
+    for w in safety:
+        warnings.warn(w.removeprefix("warning: "), PseudolinkWarning, stacklevel=2)
+    if safety:
+        summary = "\n".join(safety) + "\n" + summary
+
+    def read(text: bytes) -> "pd.DataFrame":
+        import io
+
+        frame = pd.read_csv(io.BytesIO(text), dtype=str, keep_default_na=False)
+        return _typed(frame) if typed else frame
+
+    released = dict(released)
+    report = read(released["report"])
+    report.attrs["summary"] = summary
+    if "costs" in released:
+        report.attrs["costs"] = read(released["costs"])
+    if "balance" in released:
+        report.attrs["balance"] = read(released["balance"])
+    return report
 
 
 def _values(v: Any) -> list:

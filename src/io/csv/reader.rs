@@ -571,7 +571,8 @@ impl<R: Read> RecordReader<R> {
     }
 }
 
-/// Opens an input: a file, or standard input for `-` or nothing.
+/// Opens an input: a file, standard input for `-` or nothing, or a table
+/// in memory.
 pub fn open_input(file: &Source) -> Result<Box<dyn Read + Send>> {
     match file {
         Source::Path(p) => {
@@ -591,7 +592,8 @@ pub fn open_input(file: &Source) -> Result<Box<dyn Read + Send>> {
             })?;
             Ok(Box::new(f))
         }
-        _ => Ok(Box::new(io::stdin())),
+        Source::Memory(m) => Ok((m.open)()),
+        Source::Stdin | Source::Stdout => Ok(Box::new(io::stdin())),
     }
 }
 
