@@ -249,7 +249,7 @@ fn _relink(
     args: Vec<String>,
     key: Option<PyRef<'_, Key>>,
     tables: Option<std::collections::HashMap<String, PyTable>>,
-) -> PyResult<(String, Vec<String>, Vec<(String, Vec<u8>)>)> {
+) -> PyResult<(String, Vec<String>, Released)> {
     let mut argv: Vec<OsString> = ["pseudolink", "relink", "--quiet", "--no-manifest"]
         .iter()
         .map(OsString::from)
@@ -285,6 +285,9 @@ fn _relink(
     }
     Ok((outcome.summary(opts.months), outcome.warnings.clone(), out))
 }
+
+/// The released tables by name (`report`, `costs`, `balance`), as CSV text.
+type Released = Vec<(String, Vec<u8>)>;
 
 /// A released table as the CSV text its file would hold.
 fn csv_text(t: &pseudolink::relink::release::Table) -> PyResult<Vec<u8>> {
