@@ -169,11 +169,15 @@ E10=$(rows_of "$WORK/pop1m-10m/usage.csv")
 P50=$(people_of "$WORK/rel50k/tokens.csv")
 
 # 4. The Python package on the largest referrals file, when it is installed
-#    (pip install ./python): against a plain Python hmac loop.
+#    (pip install ./python): against a plain Python hmac loop, and Arrow in
+#    and out on synthetic numbers (bench/python_arrow.py).
 if python3 -c "import pseudolink" 2>/dev/null; then
   if [ "$LARGE" = 1 ]; then PYIN="$WORK/ref10m/referrals.csv"; else PYIN="$WORK/ref1m/referrals.csv"; fi
   echo "python package: key.tokens on $PYIN" >&2
   python3 bench/python_tokens.py "$KEY" "$PYIN" >&2
+  # Arrow in and out: speed and peak memory over the result's size.
+  if [ "$LARGE" = 1 ]; then PYROWS=10000000; else PYROWS=1000000; fi
+  python3 bench/python_arrow.py "$KEY" "$PYROWS" >&2
 fi
 
 # 3. The table.

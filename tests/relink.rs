@@ -675,3 +675,76 @@ fn cohort_and_usage_delimiters_are_set_apart() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(String::from_utf8(out.stdout).unwrap(), EXACT);
 }
+
+/// The Python package's way in: the same files handed over as tables in
+/// memory (`Source::Memory`) give the very bytes of the files' report and
+/// costs, and `run_in_memory` writes nothing at all.
+#[test]
+fn tables_in_memory_give_the_files_report_and_write_nothing() {
+    use clap::Parser;
+    use pseudolink::cli::{Cli, Command};
+    use pseudolink::error::{InMemory, Source};
+    use std::sync::Arc;
+
+    let s = Scratch::new();
+    s.synth(400, 6, 11);
+    let o = s.tokenise_to("referrals.csv", "tokens.csv", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let costs = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/unit-costs.csv");
+    let common = |out: bool| {
+        let mut a: Vec<String> = ["pseudolink", "relink", "--quiet", "--cohort"]
+            .map(String::from)
+            .to_vec();
+        a.push(s.path("tokens.csv").display().to_string());
+        a.extend(["--usage".into(), s.path("usage.csv").display().to_string()]);
+        a.extend(["--key".into(), s.key().display().to_string()]);
+        a.extend(["--unit-costs".into(), costs.into()]);
+        if out {
+            a.extend(["--output".into(), s.path("report.csv").display().to_string()]);
+            a.extend(["--costs".into(), s.path("costs.csv").display().to_string()]);
+        }
+        a
+    };
+    let o = pl().args(&common(true)[1..]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = s.files();
+
+    let Command::Relink(r) = Cli::try_parse_from(common(false)).unwrap().command else {
+        unreachable!()
+    };
+    let mut opts = r.options().unwrap();
+    let memory = |name: &str, path: std::path::PathBuf| {
+        let bytes: Arc<[u8]> = std::fs::read(path).unwrap().into();
+        Source::Memory(InMemory {
+            name: format!("the {name} table"),
+            open: Arc::new(move || Box::new(std::io::Cursor::new(bytes.clone()))),
+        })
+    };
+    opts.cohort = memory("cohort", s.path("tokens.csv"));
+    opts.usage = memory("usage", s.path("usage.csv"));
+    opts.unit_costs = Some(memory("unit_costs", costs.into()));
+    let outcome = pseudolink::cmd::relink::run_in_memory(&opts, None).unwrap();
+    let report = outcome.release.report.write_csv(Vec::new()).unwrap();
+    assert_eq!(report, s.read("report.csv"));
+    let costs_csv = outcome.release.costs.as_ref().unwrap();
+    assert_eq!(costs_csv.write_csv(Vec::new()).unwrap(), s.read("costs.csv"));
+    assert_eq!(s.files(), before, "nothing written");
+
+    // An error in a table in memory names the table, the row and the column.
+    let text = s.text("usage.csv");
+    let last = text.lines().last().unwrap();
+    let mut fields: Vec<&str> = last.split(',').collect();
+    fields[1] = "2024-13-01";
+    let bad = format!("{text}{}\n", fields.join(","));
+    let bytes: Arc<[u8]> = bad.into_bytes().into();
+    opts.usage = Source::Memory(InMemory {
+        name: "the usage table".into(),
+        open: Arc::new(move || Box::new(std::io::Cursor::new(bytes.clone()))),
+    });
+    let e = pseudolink::cmd::relink::run_in_memory(&opts, None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.starts_with("the usage table: row "), "{e}");
+    assert!(e.contains("event_date") && !e.contains(fields[0]), "{e}");
+}
