@@ -1,7 +1,9 @@
-from typing import Any, Optional, Sequence, Union
 from os import PathLike
+from typing import Any, Optional, Sequence, Union, overload
 
 import pandas
+import polars
+import pyarrow
 
 from ._pseudolink import (
     SPEC_VERSION as SPEC_VERSION,
@@ -14,20 +16,43 @@ from ._pseudolink import (
     check as check,
 )
 
-def tokens(key: Key, column: Any, threads: int = 0, allow_float: bool = False) -> Any:
-    """Tokens of every cell of a pandas/polars Series or pyarrow array, as the same kind; null where invalid."""
+# Series in, Series out: the result is the same kind of column as the input.
+@overload
+def tokens(key: Key, column: pandas.Series, threads: int = 0, allow_float: bool = False) -> pandas.Series: ...
+@overload
+def tokens(key: Key, column: polars.Series, threads: int = 0, allow_float: bool = False) -> polars.Series: ...
+@overload
+def tokens(
+    key: Key, column: Union[pyarrow.Array, pyarrow.ChunkedArray], threads: int = 0, allow_float: bool = False
+) -> pyarrow.LargeStringArray: ...
+@overload
+def tokens(
+    key: Key, column: Sequence[Union[str, int, None]], threads: int = 0, allow_float: bool = False
+) -> list[Optional[str]]: ...
+@overload
+def reasons(column: pandas.Series, threads: int = 0, allow_float: bool = False) -> pandas.Series: ...
+@overload
+def reasons(column: polars.Series, threads: int = 0, allow_float: bool = False) -> polars.Series: ...
+@overload
+def reasons(
+    column: Union[pyarrow.Array, pyarrow.ChunkedArray], threads: int = 0, allow_float: bool = False
+) -> pyarrow.LargeStringArray: ...
+@overload
+def reasons(
+    column: Sequence[Union[str, int, None]], threads: int = 0, allow_float: bool = False
+) -> list[Optional[str]]: ...
 
-def reasons(column: Any, threads: int = 0, allow_float: bool = False) -> Any:
-    """Reason codes of every cell, as the same kind of column; null where valid."""
+Table = Union[pandas.DataFrame, polars.DataFrame, pyarrow.Table, str, PathLike[str]]
+"""A table relink reads: a DataFrame or Table (read in memory) or a CSV path."""
 
 def relink(
-    cohort: Any,
-    usage: Any,
+    cohort: Table,
+    usage: Table,
     *,
     key: Optional[Key] = None,
     cohort_key_id: Optional[str] = None,
-    population: Any = None,
-    unit_costs: Any = None,
+    population: Optional[Table] = None,
+    unit_costs: Optional[Table] = None,
     html: Optional[Union[str, PathLike[str]]] = None,
     group_by: Union[str, Sequence[str]] = ...,
     months: int = 6,
@@ -49,6 +74,9 @@ def relink(
     event_type_column: str = "event_type",
     population_nhs_column: Optional[str] = None,
     population_token_column: Optional[str] = None,
+    people: Optional[Union[str, PathLike[str]]] = None,
+    disclosure_log: Optional[Union[str, PathLike[str]]] = None,
+    event_study: Optional[Union[str, PathLike[str]]] = None,
     typed: bool = True,
     force: bool = False,
 ) -> pandas.DataFrame:

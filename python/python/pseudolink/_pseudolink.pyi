@@ -1,7 +1,11 @@
 """Type hints for the native module (pseudolink._pseudolink)."""
 
 from os import PathLike
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union, overload
+
+import pandas
+import polars
+import pyarrow
 
 __version__: str
 SPEC_VERSION: str
@@ -51,11 +55,35 @@ class Key:
         """16 hex characters that identify the key without revealing it."""
     def token(self, cell: str) -> str:
         """The 64-character token of one cell; raises InvalidNhsNumber."""
-    def tokens(self, column: Any, threads: int = 0, allow_float: bool = False) -> Any:
-        """Tokens of a whole column (pandas/polars Series, pyarrow array), nulls where invalid."""
-    def reasons(self, column: Any, threads: int = 0, allow_float: bool = False) -> Any:
-        """Reason codes of a whole column, nulls where valid."""
+    # Tokens / reason codes of a whole column, as the same kind of column:
+    # nulls where there is no token (no reason).
+    @overload
+    def tokens(self, column: pandas.Series, threads: int = 0, allow_float: bool = False) -> pandas.Series: ...
+    @overload
+    def tokens(self, column: polars.Series, threads: int = 0, allow_float: bool = False) -> polars.Series: ...
+    @overload
+    def tokens(
+        self, column: Union[pyarrow.Array, pyarrow.ChunkedArray], threads: int = 0, allow_float: bool = False
+    ) -> pyarrow.LargeStringArray: ...
+    @overload
+    def tokens(
+        self, column: Sequence[Union[str, int, None]], threads: int = 0, allow_float: bool = False
+    ) -> list[Optional[str]]: ...
+    @overload
+    def reasons(self, column: pandas.Series, threads: int = 0, allow_float: bool = False) -> pandas.Series: ...
+    @overload
+    def reasons(self, column: polars.Series, threads: int = 0, allow_float: bool = False) -> polars.Series: ...
+    @overload
+    def reasons(
+        self, column: Union[pyarrow.Array, pyarrow.ChunkedArray], threads: int = 0, allow_float: bool = False
+    ) -> pyarrow.LargeStringArray: ...
+    @overload
+    def reasons(
+        self, column: Sequence[Union[str, int, None]], threads: int = 0, allow_float: bool = False
+    ) -> list[Optional[str]]: ...
 
-def _column(key: Optional[Key], *args: Any) -> dict: ...
-def _relink(args: list[str], key: Optional[Key] = None) -> str: ...
+def _column(key: Optional[Key], column: pyarrow.ChunkedArray, threads: int) -> pyarrow.LargeStringArray: ...
+def _relink(
+    args: list[str], key: Optional[Key] = None, tables: Optional[dict[str, pyarrow.Table]] = None
+) -> tuple[str, list[str], list[tuple[str, bytes]]]: ...
 def _cli_main(argv: list[str]) -> int: ...
