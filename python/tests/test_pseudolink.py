@@ -307,6 +307,37 @@ def test_relink_matches_the_command_line(tmp_path):
             assert typed.attrs["suppressed"].values.any(), "this synth report has hidden cells to check"
 
 
+def test_relink_with_a_population_and_unit_costs_in_memory_matches_the_command_line(tmp_path):
+    # Every input a DataFrame (population with NHS numbers, tokenised in
+    # memory; unit costs too): the report, balance and costs are the
+    # command's, cell for cell.
+    s = tmp_path / "s"
+    r = cli("synth", "--population", "4000", "--people", "300", "--events", "30000", "--test-numbers",
+            "--seed", "3", "--out", str(s))
+    assert r.returncode == 0, r.stderr
+    r = cli("tokenise", "-q", "--key", str(EXAMPLE_KEY), str(s / "referrals.csv"), "--output", str(s / "tokens.csv"))
+    assert r.returncode == 0, r.stderr
+    (s / "unit-costs.csv").write_text("event_type,unit_cost\nAE,114\nNEL,1758\n")
+    common = ["--match-on", "age_band", "--match-on", "sex", "--end-date-column", "left_on",
+              "--data-start", "2022-04-01", "--data-end", "2025-03-31"]
+    r = cli("relink", "-q", "--cohort", str(s / "tokens.csv"), "--usage", str(s / "usage.csv"),
+            "--key", str(EXAMPLE_KEY), "--population", str(s / "population.csv"), *common,
+            "--output", str(tmp_path / "cli.csv"), "--balance", str(tmp_path / "balance.csv"),
+            "--unit-costs", str(s / "unit-costs.csv"), "--costs", str(tmp_path / "costs.csv"))
+    assert r.returncode == 0, r.stderr
+    read = lambda p: pd.read_csv(p, dtype=str, keep_default_na=False)  # noqa: E731
+    key = pseudolink.Key.from_file(EXAMPLE_KEY)
+    df = pseudolink.relink(
+        read(s / "tokens.csv"), pl.read_csv(s / "usage.csv", infer_schema_length=0), key=key,
+        population=pa.Table.from_pandas(read(s / "population.csv")), unit_costs=read(s / "unit-costs.csv"),
+        match_on=["age_band", "sex"], end_date_column="left_on", data_start="2022-04-01",
+        data_end="2025-03-31", typed=False,
+    )
+    pd.testing.assert_frame_equal(df, read(tmp_path / "cli.csv"))
+    pd.testing.assert_frame_equal(df.attrs["balance"], read(tmp_path / "balance.csv"))
+    pd.testing.assert_frame_equal(df.attrs["costs"], read(tmp_path / "costs.csv"))
+
+
 def test_relink_refuses_another_keys_cohort_and_names_missing_columns(tmp_path):
     key = pseudolink.Key.from_file(EXAMPLE_KEY)
     cohort = pd.DataFrame({"token": ["ab" * 32], "intervention_date": ["2024-01-01"], "cohort": ["A"]})
