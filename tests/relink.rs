@@ -700,7 +700,10 @@ fn tables_in_memory_give_the_files_report_and_write_nothing() {
         a.extend(["--key".into(), s.key().display().to_string()]);
         a.extend(["--unit-costs".into(), costs.into()]);
         if out {
-            a.extend(["--output".into(), s.path("report.csv").display().to_string()]);
+            a.extend([
+                "--output".into(),
+                s.path("report.csv").display().to_string(),
+            ]);
             a.extend(["--costs".into(), s.path("costs.csv").display().to_string()]);
         }
         a
@@ -727,7 +730,10 @@ fn tables_in_memory_give_the_files_report_and_write_nothing() {
     let report = outcome.release.report.write_csv(Vec::new()).unwrap();
     assert_eq!(report, s.read("report.csv"));
     let costs_csv = outcome.release.costs.as_ref().unwrap();
-    assert_eq!(costs_csv.write_csv(Vec::new()).unwrap(), s.read("costs.csv"));
+    assert_eq!(
+        costs_csv.write_csv(Vec::new()).unwrap(),
+        s.read("costs.csv")
+    );
     assert_eq!(s.files(), before, "nothing written");
 
     // An error in a table in memory names the table, the row and the column.

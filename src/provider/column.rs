@@ -361,4 +361,33 @@ mod tests {
         assert_eq!(col.offsets, [0]);
         assert!(col.data.is_empty() && col.validity.is_empty());
     }
+
+    proptest::proptest! {
+        /// Any cells, any thread count: every cell's token and reason are
+        /// what the one-cell functions give.
+        #[test]
+        fn any_column_matches_cell_by_cell(
+            cells in proptest::collection::vec(
+                proptest::option::of("(9434765919|4000000632|[0-9 ]{0,12}|[0-9.E+]{0,8})"),
+                0..300,
+            ),
+            threads in 1usize..9,
+        ) {
+            let t = tokeniser();
+            let toks = tokens(&cells[..], &t, threads);
+            let why = reasons(&cells[..], threads);
+            for (i, c) in cells.iter().enumerate() {
+                let one = canonicalise(c.as_deref().unwrap_or_default().as_bytes());
+                let want_token = one.as_ref().ok().map(|n| {
+                    let mut h = [0u8; TOKEN_HEX_LEN];
+                    t.token_hex(n, &mut h);
+                    h.to_vec()
+                });
+                proptest::prop_assert_eq!(toks.get(i).map(<[u8]>::to_vec), want_token);
+                let want_reason = one.err().map(|r| r.code().as_bytes().to_vec());
+                proptest::prop_assert_eq!(why.get(i).map(<[u8]>::to_vec), want_reason);
+            }
+            proptest::prop_assert_eq!(toks.nulls + why.nulls, cells.len());
+        }
+    }
 }
