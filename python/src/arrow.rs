@@ -144,6 +144,48 @@ pub struct TableCsv {
     pos: usize,
 }
 
+/// One column of a batch as CSV fields: text as it is (the common case,
+/// and the fast one), anything else through Arrow's own formatter (dates,
+/// numbers, decimals), a null as an empty field.
+enum Field<'a> {
+    Utf8(&'a StringArray),
+    LargeUtf8(&'a LargeStringArray),
+    View(&'a StringViewArray),
+    Other(arrow_cast::display::ArrayFormatter<'a>),
+}
+
+impl<'a> Field<'a> {
+    fn of(
+        a: &'a dyn Array,
+        options: &arrow_cast::display::FormatOptions<'a>,
+    ) -> Result<Field<'a>, ArrowError> {
+        Ok(match a.data_type() {
+            DataType::Utf8 => Field::Utf8(a.as_string::<i32>()),
+            DataType::LargeUtf8 => Field::LargeUtf8(a.as_string::<i64>()),
+            DataType::Utf8View => Field::View(a.as_string_view()),
+            _ => Field::Other(arrow_cast::display::ArrayFormatter::try_new(a, options)?),
+        })
+    }
+
+    /// Cell `i` when it is text (`""` when null); `None` for a value the
+    /// formatter writes.
+    fn text(&self, i: usize) -> Option<&'a str> {
+        fn or_empty<'s>(valid: bool, value: impl FnOnce() -> &'s str) -> &'s str {
+            if valid {
+                value()
+            } else {
+                ""
+            }
+        }
+        Some(match self {
+            Field::Utf8(a) => or_empty(a.is_valid(i), || a.value(i)),
+            Field::LargeUtf8(a) => or_empty(a.is_valid(i), || a.value(i)),
+            Field::View(a) => or_empty(a.is_valid(i), || a.value(i)),
+            Field::Other(_) => return None,
+        })
+    }
+}
+
 /// Rows turned into text at a time.
 const ROWS_AT_A_TIME: usize = 4096;
 
@@ -179,20 +221,28 @@ impl TableCsv {
             return Ok(false);
         };
         let options = arrow_cast::display::FormatOptions::default();
-        let formatters = batch
+        let columns = batch
             .columns()
             .iter()
-            .map(|c| arrow_cast::display::ArrayFormatter::try_new(c.as_ref(), &options))
+            .map(|c| Field::of(c.as_ref(), &options))
             .collect::<Result<Vec<_>, _>>()
             .map_err(std::io::Error::other)?;
         let end = (row + ROWS_AT_A_TIME).min(batch.num_rows());
-        let mut cells = vec![String::new(); formatters.len()];
+        let mut cell = String::new();
         for i in row..end {
-            for (cell, f) in cells.iter_mut().zip(&formatters) {
-                cell.clear();
-                write!(cell, "{}", f.value(i)).map_err(std::io::Error::other)?;
+            for c in &columns {
+                match c.text(i) {
+                    Some(text) => w.write_field(text)?,
+                    None => {
+                        cell.clear();
+                        if let Field::Other(f) = c {
+                            write!(cell, "{}", f.value(i)).map_err(std::io::Error::other)?;
+                        }
+                        w.write_field(&cell)?;
+                    }
+                }
             }
-            w.write_record(&cells)?;
+            w.write_record(None::<&[u8]>)?;
         }
         w.flush()?;
         drop(w);

@@ -87,6 +87,22 @@ def _cell_text(v: Any) -> Optional[str]:
     return str(v)
 
 
+def _object_column(column: Any) -> pa.Array:
+    """A pandas object column as Arrow text. A column of text and missing
+    values (what ``pd.read_csv(dtype=str)`` gives) is converted by pyarrow
+    at once; any other mix (ints, floats, text, as ``pd.read_excel``
+    gives) is read cell by cell, as the command line reads a spreadsheet.
+    pyarrow's own error for a mixed column, which may quote a cell, never
+    reaches the user."""
+    try:
+        arr = pa.array(column, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = None
+    if arr is not None and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return arr
+    return pa.array([_cell_text(v) for v in column], type=pa.large_string())
+
+
 def _to_arrow(column: Any, allow_float: bool = False) -> tuple[pa.Array, str, Any]:
     """The column as Arrow (an Array or ChunkedArray of text or whole
     numbers, read in place by the core), the kind it came as, and what
@@ -100,7 +116,7 @@ def _to_arrow(column: Any, allow_float: bool = False) -> tuple[pa.Array, str, An
     if mod == "pandas":
         kind, extra = "pandas", (column.index, column.name)
         if str(column.dtype) == "object":
-            arr = pa.array([_cell_text(v) for v in column], type=pa.large_string())
+            arr = _object_column(column)
         elif str(column.dtype).startswith(("float", "Float")) and not allow_float:
             raise PseudolinkError(_FLOAT_HINT.format(dtype=column.dtype))
         else:
