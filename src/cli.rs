@@ -584,7 +584,10 @@ impl RunArgs {
         }
     }
     fn messages(&self) -> Messages {
-        Messages { quiet: self.quiet }
+        Messages {
+            quiet: self.quiet,
+            silent: false,
+        }
     }
 }
 

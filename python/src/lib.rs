@@ -261,6 +261,9 @@ fn _relink(
         unreachable!("the arguments start with relink")
     };
     let mut opts = relink.options().map_err(core_error)?;
+    // Safety warnings come back in the outcome and are raised as Python
+    // warnings: none is printed on stderr as well.
+    opts.messages.silent = true;
     for (role, table) in tables.unwrap_or_default() {
         let source = Source::Memory(arrow::in_memory(format!("the {role} table"), table));
         match role.as_str() {

@@ -391,6 +391,20 @@ def test_relink_never_hands_an_nhs_number_to_the_core(monkeypatch):
     assert len(seen) == 2 and not any(number in text for _, text in seen)
 
 
+def test_relink_safety_warnings_are_python_warnings_not_stderr(capfd):
+    # Regression: the core also printed them on stderr, so a notebook
+    # showed each twice and filtering the warning did not hide it.
+    key = pseudolink.Key.from_hex(VECTORS["key_hex"])
+    cohort = pd.DataFrame({"token": [key.token("9434765919")], "intervention_date": ["2024-01-01"], "cohort": ["A"]})
+    usage = pd.DataFrame({"nhs_number": ["9434765919"], "event_date": ["2024-02-01"], "event_type": ["AE"]})
+    with pytest.warns(pseudolink.PseudolinkWarning, match="disclosure none"):
+        df = pseudolink.relink(cohort, usage, key=key, disclosure="none", data_start="2023-06-01",
+                               data_end="2024-06-30")
+    assert "disclosure none" in df.attrs["summary"]
+    out, err = capfd.readouterr()
+    assert err == "" and out == ""
+
+
 def test_relink_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch):
     import tempfile
 

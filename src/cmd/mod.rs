@@ -53,12 +53,16 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
 pub struct Messages {
     /// Only errors are printed.
     pub quiet: bool,
+    /// Nothing is printed, not even safety warnings: the caller shows
+    /// them its own way (the Python package raises them as Python
+    /// warnings, from the outcome).
+    pub silent: bool,
 }
 
 impl Messages {
     /// Prints a line on stderr unless quiet.
     pub fn say(&self, line: impl AsRef<str>) {
-        if !self.quiet {
+        if !self.quiet && !self.silent {
             eprint_line(line.as_ref());
         }
     }
@@ -71,7 +75,9 @@ impl Messages {
     /// Prints a safety warning (a key others can read, a report not fit
     /// for release) on stderr, even with `--quiet`.
     pub fn alert(&self, line: impl AsRef<str>) {
-        eprint_line(line.as_ref());
+        if !self.silent {
+            eprint_line(line.as_ref());
+        }
     }
 }
 
