@@ -185,6 +185,18 @@ def test_every_arrow_layout_is_read_in_place_with_the_same_tokens(key, layout):
     assert [r is None for r in pseudolink.reasons(col).to_pylist()] == [w is not None for w in want]
 
 
+@pytest.mark.parametrize("dtype", ["String", "Int64", "UInt64", "Categorical"])
+def test_polars_columns_are_read_in_place_with_the_same_tokens(key, dtype):
+    ints = [9434765919, 4000000632, None, 123, 9876543210, 9434765918]
+    texts = [None if v is None else str(v) for v in ints]
+    cells = ints if "Int" in dtype else texts
+    col = pl.Series("nhs", cells, dtype=getattr(pl, dtype))
+    got = key.tokens(col)
+    assert isinstance(got, pl.Series) and got.name == "nhs"
+    assert got.to_list() == _one_by_one(key, cells)
+    assert pseudolink.reasons(col).to_list()[2] == "empty"
+
+
 def test_a_column_is_tokenised_with_no_memory_beyond_its_result(tmp_path):
     # The result is the only large allocation: the core writes the tokens
     # into the very buffers pyarrow then owns (C data interface), and reads

@@ -123,7 +123,12 @@ def _to_arrow(column: Any, allow_float: bool = False) -> tuple[pa.Array, str, An
             arr = pa.Array.from_pandas(column)
     elif mod == "polars":
         kind, extra = "polars", column.name
-        arr = column.to_arrow()
+        if column.dtype.is_float() or column.dtype.is_decimal() or not hasattr(column, "__arrow_c_stream__"):
+            arr = column.to_arrow()
+        else:
+            # Text (string views), integers: read in place by the core
+            # through the Arrow C stream interface.
+            return column, kind, extra
     elif isinstance(column, (pa.Array, pa.ChunkedArray)):
         arr = column
     elif isinstance(column, (list, tuple)):
@@ -165,6 +170,7 @@ def _run(arr: Any, key: Optional[Key], threads: int) -> pa.Array:
     copy either way."""
     if isinstance(arr, pa.Array):
         arr = pa.chunked_array([arr], type=arr.type)
+    # Anything else speaks the Arrow C stream interface (a polars Series).
     return _column(key, arr, threads)
 
 
