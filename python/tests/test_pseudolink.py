@@ -350,6 +350,36 @@ def test_relink_with_a_population_and_unit_costs_in_memory_matches_the_command_l
     pd.testing.assert_frame_equal(df.attrs["costs"], read(tmp_path / "costs.csv"))
 
 
+def test_relink_labels_with_commas_quotes_and_line_breaks_survive_memory(tmp_path):
+    # A DataFrame's text reaches the core exactly: the same report as the
+    # command on the same table written as a CSV file.
+    key = pseudolink.Key.from_file(EXAMPLE_KEY)
+    nums = ["9434765919", "4000000632", "9876543210"]
+    cohort = pd.DataFrame({"token": [key.token(n) for n in nums], "intervention_date": ["2024-01-01"] * 3,
+                           "grp": ["a,b", 'say "hi"', "line\nbreak"]})
+    usage = pd.DataFrame({"nhs_number": nums * 3, "event_date": ["2024-02-01"] * 9,
+                          "event_type": ["=AE", "x,y", 'caf\u00e9 "q"'] * 3})
+    cohort.to_csv(tmp_path / "cohort.csv", index=False)
+    usage.to_csv(tmp_path / "usage.csv", index=False)
+    kw = ["--disclosure", "none", "--group-by", "grp", "--data-start", "2023-06-01", "--data-end", "2024-06-30"]
+    r = cli("relink", "-q", "--no-manifest", "--cohort", str(tmp_path / "cohort.csv"), "--usage",
+            str(tmp_path / "usage.csv"), "--key", str(EXAMPLE_KEY), "--output", str(tmp_path / "cli.csv"), *kw)
+    assert r.returncode == 0, r.stderr
+    df = pseudolink.relink(cohort, usage, key=key, disclosure="none", group_by="grp", data_start="2023-06-01",
+                           data_end="2024-06-30", typed=False)
+    pd.testing.assert_frame_equal(df, pd.read_csv(tmp_path / "cli.csv", dtype=str, keep_default_na=False))
+    assert set(df["grp"]) == {"a,b", 'say "hi"', "line\nbreak", "Total"}
+
+
+def test_relink_refuses_a_dataframe_with_a_column_named_twice():
+    key = pseudolink.Key.from_hex(VECTORS["key_hex"])
+    cohort = pd.DataFrame({"token": [key.token("9434765919")], "intervention_date": ["2024-01-01"]})
+    usage = pd.DataFrame([["9434765919", "2024-02-01", "AE", "x"]],
+                         columns=["nhs_number", "event_date", "event_type", "event_type"])
+    with pytest.raises(pseudolink.PseudolinkError, match="more than one column called 'event_type'"):
+        pseudolink.relink(cohort, usage, key=key)
+
+
 def test_relink_refuses_another_keys_cohort_and_names_missing_columns(tmp_path):
     key = pseudolink.Key.from_file(EXAMPLE_KEY)
     cohort = pd.DataFrame({"token": ["ab" * 32], "intervention_date": ["2024-01-01"], "cohort": ["A"]})

@@ -216,6 +216,12 @@ def _as_table(table: Any) -> pa.Table:
     column as text, so that numbers keep their leading zeros)."""
     mod = type(table).__module__.split(".")[0]
     if mod == "pandas":
+        twice = sorted({str(c) for c in table.columns[table.columns.duplicated()]})
+        if twice:
+            raise PseudolinkError(
+                f"the DataFrame has more than one column called {', '.join(map(repr, twice))}; "
+                "rename or drop one, so that every column is named once (as in a file's header)"
+            )
         return pa.Table.from_pandas(table, preserve_index=False)
     if mod == "polars":
         return table.to_arrow()
