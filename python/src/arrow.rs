@@ -12,6 +12,7 @@ use arrow_array::{
     UInt64Array,
 };
 use arrow_buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_cast::display::ArrayFormatter;
 use arrow_schema::{ArrowError, DataType};
 use pyo3_arrow::PyArray;
 
@@ -140,50 +141,31 @@ pub struct TableCsv {
     header: Vec<String>,
     /// The next batch, and the next row in it; `None` before the header.
     at: Option<(usize, usize)>,
+    /// The columns of batch `at.0`, typed once for the whole batch.
+    fields: Vec<Field>,
     text: Vec<u8>,
     pos: usize,
 }
 
-/// One column of a batch as CSV fields: text as it is (the common case,
-/// and the fast one), anything else through Arrow's own formatter (dates,
-/// numbers, decimals), a null as an empty field.
-enum Field<'a> {
-    Utf8(&'a StringArray),
-    LargeUtf8(&'a LargeStringArray),
-    View(&'a StringViewArray),
-    Other(arrow_cast::display::ArrayFormatter<'a>),
+/// One column of a batch as CSV fields: text and whole numbers read as the
+/// token columns are ([`Chunk`]: text as it is, the common case and the
+/// fast one), anything else (dates, decimals with places, floats) through
+/// Arrow's own formatter; a null is an empty field.
+enum Field {
+    Cells(Chunk),
+    Other(ArrayRef),
 }
 
-impl<'a> Field<'a> {
-    fn of(
-        a: &'a dyn Array,
-        options: &arrow_cast::display::FormatOptions<'a>,
-    ) -> Result<Field<'a>, ArrowError> {
-        Ok(match a.data_type() {
-            DataType::Utf8 => Field::Utf8(a.as_string::<i32>()),
-            DataType::LargeUtf8 => Field::LargeUtf8(a.as_string::<i64>()),
-            DataType::Utf8View => Field::View(a.as_string_view()),
-            _ => Field::Other(arrow_cast::display::ArrayFormatter::try_new(a, options)?),
-        })
+impl Field {
+    fn of(a: &ArrayRef) -> Field {
+        Chunk::of(a).map_or_else(|_| Field::Other(a.clone()), Field::Cells)
     }
+}
 
-    /// Cell `i` when it is text (`""` when null); `None` for a value the
-    /// formatter writes.
-    fn text(&self, i: usize) -> Option<&'a str> {
-        fn or_empty<'s>(valid: bool, value: impl FnOnce() -> &'s str) -> &'s str {
-            if valid {
-                value()
-            } else {
-                ""
-            }
-        }
-        Some(match self {
-            Field::Utf8(a) => or_empty(a.is_valid(i), || a.value(i)),
-            Field::LargeUtf8(a) => or_empty(a.is_valid(i), || a.value(i)),
-            Field::View(a) => or_empty(a.is_valid(i), || a.value(i)),
-            Field::Other(_) => return None,
-        })
-    }
+/// A [`Field`] ready to write rows from.
+enum View<'a> {
+    Cells(&'a Chunk),
+    Formatted(ArrayFormatter<'a>),
 }
 
 /// Rows turned into text at a time.
@@ -196,6 +178,7 @@ impl TableCsv {
             batches,
             header,
             at: None,
+            fields: Vec::new(),
             text: Vec::new(),
             pos: 0,
         }
@@ -220,24 +203,30 @@ impl TableCsv {
         let Some(batch) = self.batches.get(b) else {
             return Ok(false);
         };
+        if row == 0 {
+            self.fields = batch.columns().iter().map(Field::of).collect();
+        }
         let options = arrow_cast::display::FormatOptions::default();
-        let columns = batch
-            .columns()
+        let views = self
+            .fields
             .iter()
-            .map(|c| Field::of(c.as_ref(), &options))
+            .map(|f| match f {
+                Field::Cells(c) => Ok(View::Cells(c)),
+                Field::Other(a) => {
+                    ArrayFormatter::try_new(a.as_ref(), &options).map(View::Formatted)
+                }
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(std::io::Error::other)?;
         let end = (row + ROWS_AT_A_TIME).min(batch.num_rows());
-        let mut cell = String::new();
+        let (mut scratch, mut cell) = ([0u8; 48], String::new());
         for i in row..end {
-            for c in &columns {
-                match c.text(i) {
-                    Some(text) => w.write_field(text)?,
-                    None => {
+            for view in &views {
+                match view {
+                    View::Cells(c) => w.write_field(c.cell(i, &mut scratch).unwrap_or(b""))?,
+                    View::Formatted(f) => {
                         cell.clear();
-                        if let Field::Other(f) = c {
-                            write!(cell, "{}", f.value(i)).map_err(std::io::Error::other)?;
-                        }
+                        write!(cell, "{}", f.value(i)).map_err(std::io::Error::other)?;
                         w.write_field(&cell)?;
                     }
                 }

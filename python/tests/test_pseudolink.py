@@ -369,6 +369,11 @@ def test_relink_labels_with_commas_quotes_and_line_breaks_survive_memory(tmp_pat
                            data_end="2024-06-30", typed=False)
     pd.testing.assert_frame_equal(df, pd.read_csv(tmp_path / "cli.csv", dtype=str, keep_default_na=False))
     assert set(df["grp"]) == {"a,b", 'say "hi"', "line\nbreak", "Total"}
+    # A categorical column (Arrow dictionary) is read as its text.
+    same = pseudolink.relink(cohort.astype({"grp": "category"}), usage.astype({"event_type": "category"}),
+                             key=key, disclosure="none", group_by="grp", data_start="2023-06-01",
+                             data_end="2024-06-30", typed=False)
+    pd.testing.assert_frame_equal(same, df)
 
 
 def test_relink_refuses_a_dataframe_with_a_column_named_twice():
