@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::{load_key, Messages};
 use crate::error::{Error, Result, Source};
-use crate::io::csv::{escape, ColumnSpec, CsvOptions, BOM};
+use crate::io::csv::{escape, ColumnSpec, CsvOptions, Header, BOM};
 use crate::io::output::{check_outputs, AtomicOutput, Transaction};
 use crate::io::progress::{input_size, Progress};
 use crate::provider::key::KeyId;
@@ -114,6 +114,32 @@ fn refuse_token_column_clash(
     Ok(())
 }
 
+/// The token file (standard output without `--output`), begun with the
+/// input's byte order mark and its header, the NHS-number column renamed
+/// to the token column: every other header byte kept as it was.
+fn open_output(
+    opts: &TokeniseOptions,
+    header: Option<&Header>,
+    bom: bool,
+    delimiter: u8,
+    column: usize,
+) -> Result<AtomicOutput> {
+    let mut out = AtomicOutput::create(opts.output.as_deref(), opts.force)?;
+    if opts.output.is_some() {
+        out = out.with_sha256();
+    }
+    if bom {
+        out.put(BOM)?;
+    }
+    if let Some(h) = header {
+        let (s, e) = h.spans[column];
+        out.put(&h.raw[..s])?;
+        out.put(&escape(opts.token_column.as_bytes(), delimiter))?;
+        out.put(&h.raw[e..])?;
+    }
+    Ok(out)
+}
+
 /// Runs `tokenise`.
 pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
     let manifest_path = opts.output.as_deref().map(manifest::path_for);
@@ -140,19 +166,13 @@ pub fn run(opts: &TokeniseOptions) -> Result<TokeniseReport> {
     )?;
     refuse_token_column_clash(opts, reader.header(), column)?;
 
-    let mut out = AtomicOutput::create(opts.output.as_deref(), opts.force)?;
-    if opts.output.is_some() {
-        out = out.with_sha256();
-    }
-    if reader.had_bom() {
-        out.put(BOM)?;
-    }
-    if let Some(h) = reader.header() {
-        let (s, e) = h.spans[column];
-        out.put(&h.raw[..s])?;
-        out.put(&escape(opts.token_column.as_bytes(), reader.delimiter()))?;
-        out.put(&h.raw[e..])?;
-    }
+    let mut out = open_output(
+        opts,
+        reader.header(),
+        reader.had_bom(),
+        reader.delimiter(),
+        column,
+    )?;
     let mut rejects = RejectsWriter::create(opts.rejects.as_deref(), opts.force)?;
     let scanner = Scanner {
         column,
