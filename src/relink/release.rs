@@ -12,7 +12,7 @@ use super::disclosure::{
 use super::estimate::MIN_CASES_FOR_INTERVAL;
 use super::event_study::EventStudy;
 use super::matching::Comparison;
-use super::report::{Report, Row};
+use super::report::{ComparisonFigures, Report, Row, ValueFigures};
 use super::stats::format_4g;
 use super::table::{formula_safe, pct_change, two, write_table};
 use super::values::format_milli;
@@ -444,60 +444,78 @@ fn report_cells(row: &Row, g: &GroupVars, v: &RowVars, p: &Protect, d: Disclosur
         cells.push(Cell::derived(&[s(w), patients], percent));
     }
     if let Some(val) = &row.value {
-        // A value sum is shown where its event count is, rounded to 5
-        // units under hes; its change is computed from the shown sums.
-        let shown_milli = |milli: u64, events: Shown| match events {
-            Shown::Withheld(r) => Err(r),
-            Shown::Count(_) => Ok(match d {
-                Disclosure::None => u128::from(milli),
-                Disclosure::Hes => (u128::from(milli) + 2_500) / 5_000 * 5_000,
-            }),
-        };
-        let (a, b) = (shown_milli(val.pre, pre), shown_milli(val.post, post));
-        let cell = |x: &Result<u128, Rule>| match x {
-            Ok(m) => Cell::Value(format_milli(*m as i128, 1)),
-            Err(r) => Cell::Withheld(*r),
-        };
-        let (pre_v, post_v) = (cell(&a), cell(&b));
-        let value_change = match (a, b) {
-            (Ok(a), Ok(b)) => change(&[a as f64, b as f64]).map_or(Cell::Empty, Cell::Value),
-            (Err(r), _) | (_, Err(r)) => Cell::Withheld(r),
-        };
-        cells.extend([pre_v, post_v, value_change]);
-        cells.push(test_cell(
-            &[patients, pre, post],
-            val.changed,
-            val.p_value,
-            d,
-        ));
+        cells.extend(value_cells(val, patients, pre, post, d));
     }
-    if let (Some(c), Some([cases, controls]), Some([cpre, cpost, kpre, kpost])) =
-        (&row.comparison, g.matched, v.comparison)
-    {
-        let (cases, controls) = (s(cases), s(controls));
-        let (kpre, kpost) = (s(kpre), s(kpost));
-        cells.extend([
-            Cell::count(cases),
-            Cell::derived(&[s(cpre), cases], ratio),
-            Cell::derived(&[s(cpost), cases], ratio),
-            Cell::count(controls),
-            Cell::count(kpre),
-            Cell::count(kpost),
-            Cell::derived(&[kpre, controls], ratio),
-            Cell::derived(&[kpost, controls], ratio),
-        ]);
-        // Estimates need 8 matched cases under hes, intervals 10 always.
-        let estimate = |x: Option<f64>, min: u64, decimals: usize| match cases {
-            Shown::Withheld(r) => Cell::Withheld(r),
-            _ if d == Disclosure::Hes && c.cases < min => Cell::Withheld(Rule::EstimateWithheld),
-            _ => x.map_or(Cell::Empty, |v| Cell::Value(format!("{v:.decimals$}"))),
-        };
-        let interval = MIN_CASES_FOR_INTERVAL as u64;
-        cells.push(estimate(c.did, MIN_CASES_FOR_ESTIMATE, 2));
-        cells.push(estimate(c.ci.map(|ci| ci.0), interval, 2));
-        cells.push(estimate(c.ci.map(|ci| ci.1), interval, 2));
-        cells.push(estimate(Some(c.slope), MIN_CASES_FOR_ESTIMATE, 3));
+    if let (Some(c), Some(matched), Some(counts)) = (&row.comparison, g.matched, v.comparison) {
+        cells.extend(comparison_cells(c, matched, counts, p, d));
     }
+    cells
+}
+
+/// The value columns of one row (bed days, pounds): a sum is shown where
+/// its event count is, rounded to 5 units under hes; its change is
+/// computed from the shown sums.
+fn value_cells(
+    val: &ValueFigures,
+    patients: Shown,
+    pre: Shown,
+    post: Shown,
+    d: Disclosure,
+) -> [Cell; 4] {
+    let shown_milli = |milli: u64, events: Shown| match events {
+        Shown::Withheld(r) => Err(r),
+        Shown::Count(_) => Ok(match d {
+            Disclosure::None => u128::from(milli),
+            Disclosure::Hes => (u128::from(milli) + 2_500) / 5_000 * 5_000,
+        }),
+    };
+    let (a, b) = (shown_milli(val.pre, pre), shown_milli(val.post, post));
+    let cell = |x: &Result<u128, Rule>| match x {
+        Ok(m) => Cell::Value(format_milli(*m as i128, 1)),
+        Err(r) => Cell::Withheld(*r),
+    };
+    let (pre_v, post_v) = (cell(&a), cell(&b));
+    let value_change = match (a, b) {
+        (Ok(a), Ok(b)) => change(&[a as f64, b as f64]).map_or(Cell::Empty, Cell::Value),
+        (Err(r), _) | (_, Err(r)) => Cell::Withheld(r),
+    };
+    let test = test_cell(&[patients, pre, post], val.changed, val.p_value, d);
+    [pre_v, post_v, value_change, test]
+}
+
+/// The comparison columns of one row: the matched cases' and controls'
+/// counts and rates, then the estimates (8 matched cases under hes,
+/// intervals 10 always).
+fn comparison_cells(
+    c: &ComparisonFigures,
+    [cases, controls]: [usize; 2],
+    [cpre, cpost, kpre, kpost]: [usize; 4],
+    p: &Protect,
+    d: Disclosure,
+) -> Vec<Cell> {
+    let s = |x: usize| p.shown(x);
+    let (cases, controls) = (s(cases), s(controls));
+    let (kpre, kpost) = (s(kpre), s(kpost));
+    let mut cells = vec![
+        Cell::count(cases),
+        Cell::derived(&[s(cpre), cases], ratio),
+        Cell::derived(&[s(cpost), cases], ratio),
+        Cell::count(controls),
+        Cell::count(kpre),
+        Cell::count(kpost),
+        Cell::derived(&[kpre, controls], ratio),
+        Cell::derived(&[kpost, controls], ratio),
+    ];
+    let estimate = |x: Option<f64>, min: u64, decimals: usize| match cases {
+        Shown::Withheld(r) => Cell::Withheld(r),
+        _ if d == Disclosure::Hes && c.cases < min => Cell::Withheld(Rule::EstimateWithheld),
+        _ => x.map_or(Cell::Empty, |v| Cell::Value(format!("{v:.decimals$}"))),
+    };
+    let interval = MIN_CASES_FOR_INTERVAL as u64;
+    cells.push(estimate(c.did, MIN_CASES_FOR_ESTIMATE, 2));
+    cells.push(estimate(c.ci.map(|ci| ci.0), interval, 2));
+    cells.push(estimate(c.ci.map(|ci| ci.1), interval, 2));
+    cells.push(estimate(Some(c.slope), MIN_CASES_FOR_ESTIMATE, 3));
     cells
 }
 
