@@ -233,6 +233,17 @@ fn _column<'py>(
     py.import("pyarrow")?.getattr("array")?.call1((array,))
 }
 
+/// How many cells of a column are valid NHS numbers and how many are
+/// missing or empty, and its length: relink asks this of every column it
+/// is about to hand to the core.
+#[pyfunction]
+fn _census(py: Python<'_>, column: PyChunkedArray) -> PyResult<(usize, usize, usize)> {
+    let cells = arrow::ArrowCells::new(column.chunks()).map_err(PseudolinkError::new_err)?;
+    let threads = pseudolink::io::pipeline::default_threads();
+    let c = py.detach(|| column::census(&cells, threads));
+    Ok((c.valid, c.empty, column::Cells::len(&cells)))
+}
+
 /// Runs `pseudolink relink` with these arguments, parsed and checked by
 /// the command line's own parser, so that every option, default and error
 /// is the command's. The key is the loaded `Key` itself, never a path.
@@ -313,6 +324,7 @@ fn _pseudolink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check, m)?)?;
     m.add_function(wrap_pyfunction!(_column, m)?)?;
     m.add_function(wrap_pyfunction!(_relink, m)?)?;
+    m.add_function(wrap_pyfunction!(_census, m)?)?;
     m.add_function(wrap_pyfunction!(_cli_main, m)?)?;
     m.add_class::<Key>()?;
     m.add("InvalidNhsNumber", m.py().get_type::<InvalidNhsNumber>())?;

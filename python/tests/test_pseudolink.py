@@ -437,6 +437,18 @@ def test_relink_never_hands_an_nhs_number_to_the_core(monkeypatch):
     assert df["post_events"].tolist() == [2, 2]
     assert len(seen) == 2 and not any(number in text for _, text in seen)
 
+    # Whatever its type: a categorical, a string view, an int32 column.
+    seen.clear()
+    small = "1234567881"  # fits in an int32
+    cohort2 = pd.DataFrame({"token": [key.token(small)], "intervention_date": ["2024-01-01"], "cohort": ["A"],
+                            "nhs_cat": pd.Categorical([small]), "nhs_i32": pd.array([int(small)], dtype="int32")})
+    usage2 = pa.table({"token": [key.token(small)], "event_date": ["2024-02-01"], "event_type": ["AE"],
+                       "nhs_view": pa.array([small], getattr(pa, "string_view", pa.string)())})
+    df = pseudolink.relink(cohort2, usage2, usage_token_column="token", disclosure="none",
+                           data_start="2023-06-01", data_end="2024-06-30")
+    assert df["post_events"].tolist() == [1, 1]
+    assert len(seen) == 2 and not any(small in text for _, text in seen), seen
+
 
 def test_relink_safety_warnings_are_python_warnings_not_stderr(capfd):
     # Regression: the core also printed them on stderr, so a notebook

@@ -95,6 +95,55 @@ fn shares(n: usize, threads: usize) -> Vec<Range<usize>> {
     (0..n).step_by(per).map(|a| a..(a + per).min(n)).collect()
 }
 
+/// Runs `f` on every share, each on its own thread; results in order.
+fn per_share<T: Send>(shares: &[Range<usize>], f: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = shares
+            .iter()
+            .map(|r| {
+                let (r, f) = (r.clone(), &f);
+                s.spawn(move || f(r))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a column worker does not panic"))
+            .collect()
+    })
+}
+
+/// How many of a column's cells are valid NHS numbers, and how many are
+/// missing or empty: what the Python package asks of every column it is
+/// about to hand to relink, to keep columns of NHS numbers out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Census {
+    /// Cells that are valid NHS numbers.
+    pub valid: usize,
+    /// Cells that are missing or empty.
+    pub empty: usize,
+}
+
+/// Counts a column's valid and empty cells on up to `threads` threads,
+/// making nothing else.
+pub fn census<C: Cells + ?Sized>(cells: &C, threads: usize) -> Census {
+    let counts = per_share(&shares(cells.len(), threads), |r| {
+        let mut scratch = [0u8; 48];
+        let mut c = Census::default();
+        for i in r {
+            match outcome(cells, i, &mut scratch) {
+                Ok(_) => c.valid += 1,
+                Err(Reason::Empty) => c.empty += 1,
+                Err(_) => {}
+            }
+        }
+        c
+    });
+    counts.iter().fold(Census::default(), |a, c| Census {
+        valid: a.valid + c.valid,
+        empty: a.empty + c.empty,
+    })
+}
+
 /// The slices of the final buffers that one thread fills.
 struct ShareOut<'a> {
     validity: &'a mut [u8],
@@ -116,28 +165,16 @@ fn build<C: Cells + ?Sized>(
     let n = cells.len();
     let shares = shares(n, threads);
     // Pass 1: each share's bytes and nulls.
-    let sizes: Vec<(usize, usize)> = std::thread::scope(|s| {
-        let handles: Vec<_> = shares
-            .iter()
-            .map(|r| {
-                let (r, width) = (r.clone(), &width);
-                s.spawn(move || {
-                    let mut scratch = [0u8; 48];
-                    let (mut bytes, mut nulls) = (0usize, 0usize);
-                    for i in r {
-                        match width(&outcome(cells, i, &mut scratch)) {
-                            Some(w) => bytes += w,
-                            None => nulls += 1,
-                        }
-                    }
-                    (bytes, nulls)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a column worker does not panic"))
-            .collect()
+    let sizes = per_share(&shares, |r| {
+        let mut scratch = [0u8; 48];
+        let (mut bytes, mut nulls) = (0usize, 0usize);
+        for i in r {
+            match width(&outcome(cells, i, &mut scratch)) {
+                Some(w) => bytes += w,
+                None => nulls += 1,
+            }
+        }
+        (bytes, nulls)
     });
     let total: usize = sizes.iter().map(|s| s.0).sum();
     let mut col = StringColumn {
@@ -388,6 +425,10 @@ mod tests {
                 proptest::prop_assert_eq!(why.get(i).map(<[u8]>::to_vec), want_reason);
             }
             proptest::prop_assert_eq!(toks.nulls + why.nulls, cells.len());
+            let c = census(&cells[..], threads);
+            proptest::prop_assert_eq!(c.valid, why.nulls);
+            let empty = (0..cells.len()).filter(|&i| why.get(i) == Some(&b"empty"[..])).count();
+            proptest::prop_assert_eq!(c.empty, empty);
         }
     }
 }

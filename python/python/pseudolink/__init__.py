@@ -34,6 +34,7 @@ from ._pseudolink import (
     PseudolinkError,
     PseudolinkWarning,
     __version__,
+    _census,
     _column,
     _relink,
     canonicalise,
@@ -295,25 +296,24 @@ def _for_the_core(table: Any, token_column: Optional[str], used: set) -> Any:
 
 
 def _without_nhs_numbers(t: pa.Table, token_column: Optional[str], used: set) -> pa.Table:
-    """Drops text and integer columns (decimals with no places included) in
-    which most filled cells are valid NHS numbers (a raw number kept beside the token column, say). A column
-    the options name is refused instead, as the command refuses identifiers
-    as labels."""
-    import pyarrow.compute as pc
-
+    """Drops every column in which most filled cells are valid NHS numbers
+    (a raw number kept beside the token column, say), whatever its type:
+    text, integers, decimals with no places, categoricals. A column the
+    options name is refused instead, as the command refuses identifiers as
+    labels."""
     keep = []
     for name in t.column_names:
-        col = t.column(name)
-        if name == token_column or not (
-            pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_int64(col.type)
-            or pa.types.is_uint64(col.type) or (pa.types.is_decimal(col.type) and col.type.scale == 0)
-        ):
+        if name == token_column:
             keep.append(name)
             continue
-        why = reasons(col)
-        valid = why.null_count
-        filled = len(why) - (pc.sum(pc.equal(why, "empty")).as_py() or 0)
-        if valid == 0 or valid * 2 < filled:
+        try:
+            valid, empty, n = _census(t.column(name))
+        except PseudolinkError:
+            # Not text or whole numbers (dates, money with places, floats):
+            # no NHS number reads from it.
+            keep.append(name)
+            continue
+        if valid == 0 or valid * 2 < n - empty:
             keep.append(name)
         elif name in used:
             raise PseudolinkError(
