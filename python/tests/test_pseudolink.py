@@ -292,6 +292,15 @@ def test_relink_matches_the_command_line(tmp_path):
         )
         want = pd.read_csv(tmp_path / "cli.csv", dtype=str, keep_default_na=False)
         pd.testing.assert_frame_equal(df, want)
+        # Paths: the usage file streamed by the core, which tokenises as
+        # it reads; the same report and summary as from DataFrames.
+        by_path = pseudolink.relink(
+            str(s / "tokens.csv"), s / "usage.csv", key=key, disclosure=disclosure,
+            data_start="2022-04-01", data_end="2025-03-31", within=[14, 90], value_column="los_days",
+            unit_costs=str(s / "unit-costs.csv"), service_cost=1171, typed=False,
+        )
+        pd.testing.assert_frame_equal(by_path, want)
+        assert by_path.attrs["summary"].split("\n")[-3:] == df.attrs["summary"].split("\n")[-3:]
         pd.testing.assert_frame_equal(df.attrs["costs"], pd.read_csv(tmp_path / "costs.csv", dtype=str, keep_default_na=False))
         assert "cohort:" in df.attrs["summary"]
 

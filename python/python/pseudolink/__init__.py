@@ -244,16 +244,10 @@ def _as_table(table: Any) -> pa.Table:
     raise TypeError(f"expected a pandas or polars DataFrame, a pyarrow Table or a CSV path; got {type(table).__name__}")
 
 
-def _tokenise_ids(table: Any, key: Optional[Key], nhs_column: str) -> tuple[pa.Table, str]:
-    """Replaces the NHS-number column by tokens, in memory, before anything
-    is written: a raw NHS number never reaches a file, not even a
-    temporary one (SPEC section 5). Returns the table and its token
+def _tokenise_ids(table: Any, key: Key, nhs_column: str) -> tuple[pa.Table, str]:
+    """Replaces a DataFrame's NHS-number column by tokens, in memory,
+    before the table goes to the core. Returns the table and its token
     column's name."""
-    if key is None:
-        raise PseudolinkError(
-            "the NHS numbers must be tokenised with the key: pass key=, or, if the table is already tokenised, "
-            "the *_token_column option"
-        )
     t = _as_table(table)
     names = t.column_names
     match = [n for n in names if n == nhs_column] or [n for n in names if n.lower() == nhs_column.lower()]
@@ -415,18 +409,29 @@ def relink(
             # Named in the core's messages as "the <role> table".
             opts[role], tables[role] = [f"the {role} table"], t
 
+    def give_ids(role: str, table: Any) -> None:
+        """A table identified by NHS numbers (or, with the option, tokens).
+        A CSV file of numbers is streamed by the core, which tokenises as it
+        reads, as the command does; a DataFrame's numbers are tokenised here
+        first, so that they never reach the core."""
+        if f"{role}_token_column" not in opts:
+            if key is None:
+                raise PseudolinkError(
+                    f"the {role} table's NHS numbers must be tokenised with the key: pass key=, or, if it is "
+                    f"already tokenised, {role}_token_column="
+                )
+            if isinstance(table, (str, os.PathLike)):
+                opts[role] = [os.fspath(table)]
+                return
+            nhs = opts.pop(f"{role}_nhs_column", ["nhs_number"])[0]
+            table, token = _tokenise_ids(table, key, nhs)
+            opts[f"{role}_token_column"] = [token]
+        give(role, table, opts[f"{role}_token_column"][0])
+
     give("cohort", cohort, opts.get("cohort_token_column", ["token"])[0])
-    if "usage_token_column" not in opts:
-        nhs = opts.pop("usage_nhs_column", ["nhs_number"])[0]
-        usage, token = _tokenise_ids(usage, key, nhs)
-        opts["usage_token_column"] = [token]
-    give("usage", usage, opts["usage_token_column"][0])
+    give_ids("usage", usage)
     if population is not None:
-        if "population_token_column" not in opts:
-            nhs = opts.pop("population_nhs_column", ["nhs_number"])[0]
-            population, token = _tokenise_ids(population, key, nhs)
-            opts["population_token_column"] = [token]
-        give("population", population, opts["population_token_column"][0])
+        give_ids("population", population)
     if unit_costs is not None:
         give("unit_costs", unit_costs, None)
     # The command line's own parser checks every option, as for the command.
