@@ -3,7 +3,9 @@
 //! are canonicalised by `provider::nhs`, tokens made by
 //! `provider::token::Tokeniser` (self-tested against the `hmac` crate when
 //! a key is loaded), columns walked by `provider::column`, and relink
-//! parsed by the command line's own parser and run by `cmd::relink`. The key's bytes stay in Rust, in zeroizing memory; Python
+//! parsed by the command line's own parser and run by `cmd::relink`.
+//! Arrow data crosses in and out through the C data interface
+//! ([`arrow`]). The key's bytes stay in Rust, in zeroizing memory; Python
 //! sees only the key id.
 
 #![deny(unsafe_code)]
@@ -309,7 +311,6 @@ fn csv_text(t: &pseudolink::relink::release::Table) -> PyResult<Vec<u8>> {
         .map_err(|e| PseudolinkError::new_err(e.to_string()))
 }
 
-/// The native module.
 /// The `pseudolink` command, installed with the package: the binary's own
 /// entry point ([`pseudolink::app::main`]), run without the GIL. Returns
 /// the exit code.
@@ -318,6 +319,7 @@ fn _cli_main(py: Python<'_>, argv: Vec<std::ffi::OsString>) -> u8 {
     py.detach(|| pseudolink::app::main(argv))
 }
 
+/// The native module.
 #[pymodule]
 fn _pseudolink(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(canonicalise, m)?)?;
