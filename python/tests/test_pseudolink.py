@@ -197,6 +197,45 @@ def test_polars_columns_are_read_in_place_with_the_same_tokens(key, dtype):
     assert pseudolink.reasons(col).to_list()[2] == "empty"
 
 
+class _Capsules:
+    """Only the Arrow PyCapsule interface, as nanoarrow, arro3 or DuckDB
+    offer it: no pyarrow, pandas or polars type for the package to know."""
+
+    def __init__(self, data):
+        self._data = data
+
+    def __arrow_c_stream__(self, requested_schema=None):
+        return self._data.__arrow_c_stream__(requested_schema)
+
+
+def test_any_column_or_table_with_the_arrow_pycapsule_interface(key):
+    cells = ["9434765919", None, "123"]
+    got = key.tokens(_Capsules(pa.chunked_array([cells])))
+    assert isinstance(got, pa.Array) and got.to_pylist() == _one_by_one(key, cells)
+    assert pseudolink.reasons(_Capsules(pa.chunked_array([cells]))).to_pylist() == [None, "empty", "wrong_length"]
+    with pytest.raises(TypeError, match="PyCapsule"):
+        key.tokens(object())
+
+    number = "9434765919"
+    cohort = pa.table({"token": [key.token(number)], "intervention_date": ["2024-01-01"], "cohort": ["A"]})
+    usage = pa.table({"nhs_number": [number], "event_date": ["2024-02-01"], "event_type": ["AE"]})
+    kw = dict(key=key, disclosure="none", data_start="2023-06-01", data_end="2024-06-30", typed=False)
+    with pytest.warns(pseudolink.PseudolinkWarning):
+        want = pseudolink.relink(cohort, usage, **kw)
+        got = pseudolink.relink(_Capsules(cohort), _Capsules(usage), **kw)
+        lazy = pseudolink.relink(pl.from_arrow(cohort).lazy(), pl.from_arrow(usage).lazy(), **kw)
+    pd.testing.assert_frame_equal(got, want)
+    pd.testing.assert_frame_equal(lazy, want)
+    duckdb = pytest.importorskip("duckdb")
+    con = duckdb.connect()
+    con.register("usage_view", usage)
+    relation = con.sql("select * from usage_view")
+    if not hasattr(relation, "__arrow_c_stream__"):
+        pytest.skip("this DuckDB has no Arrow PyCapsule interface")
+    with pytest.warns(pseudolink.PseudolinkWarning):
+        pd.testing.assert_frame_equal(pseudolink.relink(cohort, relation, **kw), want)
+
+
 def test_a_column_is_tokenised_with_no_memory_beyond_its_result(tmp_path):
     # The result is the only large allocation: the core writes the tokens
     # into the very buffers pyarrow then owns (C data interface), and reads

@@ -135,10 +135,16 @@ def _to_arrow(column: Any, allow_float: bool = False) -> tuple[pa.Array, str, An
     elif isinstance(column, (list, tuple)):
         kind = "list"
         arr = pa.array([_cell_text(v) for v in column], type=pa.large_string())
+    elif hasattr(column, "__arrow_c_stream__"):
+        # Any other library that speaks the Arrow PyCapsule interface
+        # (nanoarrow, arro3, DuckDB, ...): a pyarrow array comes back.
+        arr = pa.chunked_array(column)
+    elif hasattr(column, "__arrow_c_array__"):
+        arr = pa.array(column)
     else:
         raise TypeError(
-            "expected a pandas Series, a polars Series, a pyarrow Array or ChunkedArray, or a list; "
-            f"got {type(column).__name__}"
+            "expected a pandas Series, a polars Series, a pyarrow Array or ChunkedArray, a list, or any "
+            f"column with the Arrow PyCapsule interface (__arrow_c_stream__); got {type(column).__name__}"
         )
     # Text (string, large_string, string_view, dictionary), whole numbers
     # and nulls go to the core as they are, chunks and all: it reads them
@@ -225,9 +231,14 @@ def _as_table(table: Any) -> pa.Table:
             )
         return pa.Table.from_pandas(table, preserve_index=False)
     if mod == "polars":
+        if hasattr(table, "collect") and not hasattr(table, "to_arrow"):
+            table = table.collect()  # a LazyFrame
         return table.to_arrow()
     if isinstance(table, pa.Table):
         return table
+    if hasattr(table, "__arrow_c_stream__"):
+        # Any other library that speaks the Arrow PyCapsule interface.
+        return pa.table(table)
     if isinstance(table, (str, os.PathLike)):
         import csv
 
@@ -241,7 +252,10 @@ def _as_table(table: Any) -> pa.Table:
                 column_types={n: pa.string() for n in names}, strings_can_be_null=False
             ),
         )
-    raise TypeError(f"expected a pandas or polars DataFrame, a pyarrow Table or a CSV path; got {type(table).__name__}")
+    raise TypeError(
+        "expected a pandas or polars DataFrame, a pyarrow Table, a CSV path, or any table with the Arrow "
+        f"PyCapsule interface (__arrow_c_stream__); got {type(table).__name__}"
+    )
 
 
 def _tokenise_ids(table: Any, key: Key, nhs_column: str) -> tuple[pa.Table, str]:

@@ -42,8 +42,9 @@ def reasons(
     column: Sequence[Union[str, int, None]], threads: int = 0, allow_float: bool = False
 ) -> list[Optional[str]]: ...
 
-Table = Union[pandas.DataFrame, polars.DataFrame, pyarrow.Table, str, PathLike[str]]
-"""A table relink reads: a DataFrame or Table (read in memory) or a CSV path."""
+Table = Union[pandas.DataFrame, polars.DataFrame, polars.LazyFrame, pyarrow.Table, str, PathLike[str], Any]
+"""A table relink reads: a DataFrame or Table (read in memory), anything
+with the Arrow PyCapsule interface (``__arrow_c_stream__``), or a CSV path."""
 
 def relink(
     cohort: Table,
