@@ -115,7 +115,9 @@ impl Key {
         let warnings: Vec<String> = warnings.iter().map(|w| w.message(&path)).collect();
         let category = py.get_type::<PseudolinkWarning>();
         for w in &warnings {
-            let text = std::ffi::CString::new(w.as_str()).unwrap_or_default();
+            // As relink's: the category says it is a warning.
+            let line = w.strip_prefix("warning: ").unwrap_or(w);
+            let text = std::ffi::CString::new(line).unwrap_or_default();
             PyErr::warn(py, &category, &text, 1)?;
         }
         Key::of(key, warnings)

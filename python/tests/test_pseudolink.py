@@ -667,6 +667,24 @@ def test_keys_from_hex_bytes_and_generate(tmp_path):
         new.write_file(p)
 
 
+def test_a_key_file_others_can_read_is_a_python_warning_or_refused(tmp_path):
+    # The public example key, readable by others: a PseudolinkWarning (the
+    # category says "warning"; the text does not repeat it), kept in
+    # key.warnings. Any other key readable by others: refused.
+    example = tmp_path / "example.key"
+    example.write_bytes(EXAMPLE_KEY.read_bytes())
+    example.chmod(0o644)
+    with pytest.warns(pseudolink.PseudolinkWarning, match="can be read by other users") as caught:
+        key = pseudolink.Key.from_file(example)
+    assert not str(caught[0].message).startswith("warning:")
+    assert key.warnings and "chmod 600" in key.warnings[0]
+    mine = tmp_path / "mine.key"
+    pseudolink.Key.generate().write_file(mine)
+    mine.chmod(0o644)
+    with pytest.raises(pseudolink.PseudolinkError, match="chmod 600"):
+        pseudolink.Key.from_file(mine)
+
+
 def test_relink_uses_the_key_object_never_its_file(tmp_path):
     p = tmp_path / "k.key"
     pseudolink.Key.generate().write_file(p)
