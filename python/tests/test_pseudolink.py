@@ -512,6 +512,32 @@ def test_relink_safety_warnings_are_python_warnings_not_stderr(capfd):
     assert err == "" and out == ""
 
 
+def test_relinks_on_several_threads_at_once_give_their_own_reports(tmp_path):
+    # The core runs without the GIL, and relink keeps no shared state
+    # (no temporary folder): concurrent calls give what calls one by one do.
+    from concurrent.futures import ThreadPoolExecutor
+
+    s = tmp_path / "s"
+    assert cli("synth", "--people", "800", "--events", "8000", "--seed", "9", "--test-numbers",
+               "--out", str(s)).returncode == 0
+    key = pseudolink.Key.from_hex(VECTORS["key_hex"])
+    referrals = pd.read_csv(s / "referrals.csv", dtype=str, keep_default_na=False)
+    referrals["token"] = key.tokens(referrals["nhs_number"])
+    cohort = referrals.dropna(subset=["token"]).drop(columns="nhs_number")
+    usage = pd.read_csv(s / "usage.csv", dtype=str, keep_default_na=False)
+
+    def one(months):
+        return pseudolink.relink(cohort, usage, key=key, months=months, data_start="2022-04-01",
+                                 data_end="2025-03-31", typed=False)
+
+    alone = [one(m) for m in (3, 6, 9, 12)]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(one, (3, 6, 9, 12)))
+    for a, b in zip(alone, together):
+        pd.testing.assert_frame_equal(a, b)
+    assert not alone[0].equals(alone[3]), "different windows give different reports"
+
+
 def test_relink_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch):
     import tempfile
 
