@@ -678,7 +678,7 @@ fn cohort_and_usage_delimiters_are_set_apart() {
 
 /// The Python package's way in: the same files handed over as tables in
 /// memory (`Source::Memory`) give the very bytes of the files' report and
-/// costs, and `run_in_memory` writes nothing at all.
+/// costs, and computing without writing (`compute`) writes nothing at all.
 #[test]
 fn tables_in_memory_give_the_files_report_and_write_nothing() {
     use clap::Parser;
@@ -726,7 +726,7 @@ fn tables_in_memory_give_the_files_report_and_write_nothing() {
     opts.cohort = memory("cohort", s.path("tokens.csv"));
     opts.usage = memory("usage", s.path("usage.csv"));
     opts.unit_costs = Some(memory("unit_costs", costs.into()));
-    let outcome = pseudolink::cmd::relink::run_in_memory(&opts, None).unwrap();
+    let outcome = pseudolink::cmd::relink::compute(&opts, None).unwrap();
     let report = outcome.release.report.write_csv(Vec::new()).unwrap();
     assert_eq!(report, s.read("report.csv"));
     let costs_csv = outcome.release.costs.as_ref().unwrap();
@@ -747,7 +747,7 @@ fn tables_in_memory_give_the_files_report_and_write_nothing() {
         name: "the usage table".into(),
         open: Arc::new(move || Box::new(std::io::Cursor::new(bytes.clone()))),
     });
-    let e = pseudolink::cmd::relink::run_in_memory(&opts, None)
+    let e = pseudolink::cmd::relink::compute(&opts, None)
         .err()
         .unwrap()
         .to_string();

@@ -255,15 +255,18 @@ fn _census(py: Python<'_>, column: PyChunkedArray) -> PyResult<(usize, usize, us
 /// (`cohort`, `usage`, `population`, `unit_costs`); each is read by the
 /// core as it reads a file, from memory, with nothing written anywhere.
 /// Returns the summary, the safety warnings and the released tables' CSV
-/// text (`report`, and `costs` and `balance` when made); only outputs the
-/// arguments name a file for (`--html`, `--people`, ...) are written.
+/// text (`report`, and `costs`, `balance` and `event_study` when made);
+/// only outputs the arguments name a file for (`--html`, `--people`, ...)
+/// are written, but for those `in_memory` names (`event_study`,
+/// `disclosure_log`), which come back as text instead.
 #[pyfunction]
-#[pyo3(signature = (args, key = None, tables = None))]
+#[pyo3(signature = (args, key = None, tables = None, in_memory = Vec::new()))]
 fn _relink(
     py: Python<'_>,
     args: Vec<String>,
     key: Option<PyRef<'_, Key>>,
     tables: Option<std::collections::HashMap<String, PyTable>>,
+    in_memory: Vec<String>,
 ) -> PyResult<(String, Vec<String>, Released)> {
     let mut argv: Vec<OsString> = ["pseudolink", "relink", "--quiet", "--no-manifest"]
         .iter()
@@ -290,28 +293,49 @@ fn _relink(
         }
     }
     let core_key = key.as_ref().map(|k| &k.key);
+    // Tables asked for in memory are computed, not written.
+    let mut files = opts.clone();
+    if in_memory.iter().any(|t| t == "event_study") {
+        files.event_study = None;
+    }
+    if in_memory.iter().any(|t| t == "disclosure_log") {
+        files.disclosure_log = None;
+    }
     let outcome = py
-        .detach(|| pseudolink::cmd::relink::run_in_memory(&opts, core_key))
+        .detach(|| {
+            let mut outcome = pseudolink::cmd::relink::compute(&opts, core_key)?;
+            pseudolink::relink::stages::write_files(&files, &mut outcome)?;
+            Ok::<_, pseudolink::Error>(outcome)
+        })
         .map_err(core_error)?;
     let release = &outcome.release;
-    let mut out = vec![("report".to_string(), csv_text(&release.report)?)];
-    if let Some(t) = &release.costs {
-        out.push(("costs".into(), csv_text(t)?));
+    let text = |r: csv::Result<Vec<u8>>| r.map_err(|e| PseudolinkError::new_err(e.to_string()));
+    let mut out = vec![(
+        "report".to_string(),
+        text(release.report.write_csv(Vec::new()))?,
+    )];
+    let tables = [
+        ("costs", &release.costs),
+        ("balance", &release.balance),
+        ("event_study", &release.event_study),
+    ];
+    for (name, table) in tables {
+        if let Some(t) = table {
+            out.push((name.into(), text(t.write_csv(Vec::new()))?));
+        }
     }
-    if let Some(t) = &release.balance {
-        out.push(("balance".into(), csv_text(t)?));
+    if files.disclosure_log.is_none() && opts.disclosure_log.is_some() {
+        out.push((
+            "disclosure_log".into(),
+            text(release.write_log(Vec::new()))?,
+        ));
     }
     Ok((outcome.summary(opts.months), outcome.warnings.clone(), out))
 }
 
-/// The released tables by name (`report`, `costs`, `balance`), as CSV text.
+/// The released tables by name (`report`, `costs`, `balance`,
+/// `event_study`, `disclosure_log`), as CSV text.
 type Released = Vec<(String, Vec<u8>)>;
-
-/// A released table as the CSV text its file would hold.
-fn csv_text(t: &pseudolink::relink::release::Table) -> PyResult<Vec<u8>> {
-    t.write_csv(Vec::new())
-        .map_err(|e| PseudolinkError::new_err(e.to_string()))
-}
 
 /// The `pseudolink` command, installed with the package: the binary's own
 /// entry point ([`pseudolink::app::main`]), run without the GIL. Returns

@@ -433,6 +433,40 @@ def test_relink_refuses_a_dataframe_with_a_column_named_twice():
         pseudolink.relink(cohort, usage, key=key)
 
 
+def test_relink_event_study_and_disclosure_log_come_back_in_attrs(tmp_path):
+    # event_study=True and disclosure_log=True: the command's files, cell
+    # for cell, in df.attrs, and no file written anywhere.
+    s = tmp_path / "s"
+    assert cli("synth", "--people", "1500", "--events", "15000", "--seed", "6", "--test-numbers",
+               "--out", str(s)).returncode == 0
+    r = cli("tokenise", "-q", "--key", str(EXAMPLE_KEY), str(s / "referrals.csv"), "--output", str(s / "tokens.csv"))
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    out.mkdir()
+    r = cli("relink", "-q", "--cohort", str(s / "tokens.csv"), "--usage", str(s / "usage.csv"), "--key",
+            str(EXAMPLE_KEY), "--data-start", "2022-04-01", "--data-end", "2025-03-31",
+            "--output", str(out / "report.csv"), "--event-study", str(out / "months.csv"),
+            "--disclosure-log", str(out / "log.csv"))
+    assert r.returncode == 0, r.stderr
+    read = lambda p: pd.read_csv(p, dtype=str, keep_default_na=False)  # noqa: E731
+    key = pseudolink.Key.from_file(EXAMPLE_KEY)
+    before = sorted(os.listdir(tmp_path))
+    df = pseudolink.relink(read(s / "tokens.csv"), read(s / "usage.csv"), key=key, data_start="2022-04-01",
+                           data_end="2025-03-31", event_study=True, disclosure_log=True, typed=False)
+    assert sorted(os.listdir(tmp_path)) == before
+    pd.testing.assert_frame_equal(df, read(out / "report.csv"))
+    pd.testing.assert_frame_equal(df.attrs["event_study"], read(out / "months.csv"))
+    pd.testing.assert_frame_equal(df.attrs["disclosure_log"], read(out / "log.csv"))
+    assert len(df.attrs["disclosure_log"]) > 0, "this report has withheld cells to log"
+    # A path still writes the file (and needs force=True to replace it).
+    pseudolink.relink(read(s / "tokens.csv"), read(s / "usage.csv"), key=key, data_start="2022-04-01",
+                      data_end="2025-03-31", event_study=str(tmp_path / "m.csv"))
+    assert read(tmp_path / "m.csv").equals(read(out / "months.csv"))
+    with pytest.raises(pseudolink.PseudolinkError, match="force=True"):
+        pseudolink.relink(read(s / "tokens.csv"), read(s / "usage.csv"), key=key, data_start="2022-04-01",
+                          data_end="2025-03-31", event_study=str(tmp_path / "m.csv"))
+
+
 def test_relink_refuses_another_keys_cohort_and_names_missing_columns(tmp_path):
     key = pseudolink.Key.from_file(EXAMPLE_KEY)
     cohort = pd.DataFrame({"token": ["ab" * 32], "intervention_date": ["2024-01-01"], "cohort": ["A"]})
@@ -453,10 +487,10 @@ def _spy_on_the_core(monkeypatch):
     seen = []
     real = pseudolink._relink
 
-    def spy(args, key=None, tables=None):
+    def spy(args, key=None, tables=None, *rest):
         for t in (tables or {}).values():
             seen.append((t.column_names, str(t.to_pydict())))
-        return real(args, key, tables)
+        return real(args, key, tables, *rest)
 
     monkeypatch.setattr(pseudolink, "_relink", spy)
     return seen

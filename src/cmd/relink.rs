@@ -22,18 +22,12 @@ pub fn run_with_key(opts: &RelinkOptions, key: Option<&Key>) -> Result<Outcome> 
     Ok(outcome)
 }
 
-/// Runs `relink` for a caller that keeps the report in memory (the Python
-/// package, whose tables may be [`crate::error::Source::Memory`]): every
-/// stage, then only the files `opts` names (never standard output). The
-/// released tables are `outcome.release`.
-pub fn run_in_memory(opts: &RelinkOptions, key: Option<&Key>) -> Result<Outcome> {
-    let mut outcome = compute(opts, key)?;
-    stages::write_files(opts, &mut outcome)?;
-    Ok(outcome)
-}
-
-/// Stages 1 to 7: everything but writing.
-fn compute(opts: &RelinkOptions, key: Option<&Key>) -> Result<Outcome> {
+/// Stages 1 to 7: everything but writing. A caller that keeps the report
+/// in memory (the Python package, whose tables may be
+/// [`crate::error::Source::Memory`]) calls this, then
+/// [`stages::write_files`] for the files the user named; the released
+/// tables are `outcome.release`.
+pub fn compute(opts: &RelinkOptions, key: Option<&Key>) -> Result<Outcome> {
     let inputs = stages::check_paths(opts)?;
     let unit_costs = stages::read_unit_costs(opts)?;
     let keys = stages::check_keys(opts, &inputs, key)?;

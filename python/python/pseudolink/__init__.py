@@ -376,7 +376,10 @@ def relink(
     ``value_column``, ``service_cost``, ``match_on``, ``controls``,
     ``seed``, ``caliper``, the ``*_column`` names. With ``unit_costs`` the
     costs table is in ``df.attrs["costs"]``; with ``population`` the
-    balance table in ``df.attrs["balance"]``; the plain-words summary is in
+    balance table in ``df.attrs["balance"]``; with ``event_study=True``
+    (months around the intervention) and ``disclosure_log=True`` (every
+    cell withheld, and why) those tables are in ``df.attrs`` too (a path
+    instead writes the file); the plain-words summary is in
     ``df.attrs["summary"]``.
 
     Everything happens in memory: a CSV path is read where it is, and a
@@ -403,12 +406,17 @@ def relink(
             f"key id mismatch: the cohort has key id {cohort_key_id}, but the key has key id {key.key_id}; "
             "tokens made with different keys never match"
         )
-    opts = {k: _values(v) for k, v in options.items() if v is not None}
+    # event_study=True / disclosure_log=True: the table comes back in
+    # attrs, written nowhere (a path writes the file, as the command does).
+    in_memory = [k for k in ("event_study", "disclosure_log") if options.get(k) is True]
+    for k in in_memory:
+        options[k] = f"the {k} table"
+    opts = {k: _values(v) for k, v in options.items() if v is not None and v is not False}
     if html is not None:
         opts["html"] = [os.fspath(html)]
     # Outputs the user names are files: never replaced without force=True.
     for name in ("html", "people", "disclosure_log", "event_study"):
-        for out in opts.get(name, []):
+        for out in opts.get(name, []) if name not in in_memory else []:
             if os.path.exists(out) and not force:
                 raise PseudolinkError(f"{out} already exists; pass force=True to replace it")
     # Column names the options use: never dropped silently.
@@ -455,7 +463,7 @@ def relink(
     # The Key object itself goes to the core: its file is never read again.
     # DataFrames go as Arrow streams and are read from memory: no file is
     # written, not even a temporary one.
-    summary, safety, released = _relink(args, key, tables)
+    summary, safety, released = _relink(args, key, tables, in_memory)
     import warnings
 
     for w in safety:
@@ -472,10 +480,9 @@ def relink(
     released = dict(released)
     report = read(released["report"])
     report.attrs["summary"] = summary
-    if "costs" in released:
-        report.attrs["costs"] = read(released["costs"])
-    if "balance" in released:
-        report.attrs["balance"] = read(released["balance"])
+    for name in ("costs", "balance", "event_study", "disclosure_log"):
+        if name in released:
+            report.attrs[name] = read(released[name])
     return report
 
 

@@ -76,8 +76,8 @@ def relink(
     population_nhs_column: Optional[str] = None,
     population_token_column: Optional[str] = None,
     people: Optional[Union[str, PathLike[str]]] = None,
-    disclosure_log: Optional[Union[str, PathLike[str]]] = None,
-    event_study: Optional[Union[str, PathLike[str]]] = None,
+    disclosure_log: Optional[Union[str, PathLike[str], bool]] = None,
+    event_study: Optional[Union[str, PathLike[str], bool]] = None,
     typed: bool = True,
     force: bool = False,
 ) -> pandas.DataFrame:
