@@ -692,6 +692,10 @@ def test_mixed_object_columns_are_read_cell_by_cell(key):
     assert reasons[2:] == ["empty", "empty", "invalid_character"]
     tokens = list(key.tokens(column))
     assert tokens[0] == tokens[1] == key.token("9434765919")
+    # Regression: an int too large for int64 made pyarrow's fast path raise
+    # OverflowError instead of falling back to reading cell by cell.
+    huge = pd.Series([10**30, "9434765919"], dtype=object)
+    assert [None if pd.isna(r) else r for r in pseudolink.reasons(huge)] == ["wrong_length", None]
 
 
 def test_missing_values_are_empty_from_every_library():

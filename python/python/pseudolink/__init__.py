@@ -97,7 +97,7 @@ def _object_column(column: Any) -> pa.Array:
     reaches the user."""
     try:
         arr = pa.array(column, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         arr = None
     if arr is not None and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         return arr
