@@ -32,17 +32,30 @@ pub fn read_small_file(
     }
     // Read through one handle, never past the limit: the file may have
     // grown (or been replaced) since it was measured.
-    use std::io::Read;
-    let read_error = |source| {
+    let f = std::fs::File::open(path).map_err(|source| {
         Some(Error::Read {
             file: file(),
             source,
         })
-    };
+    })?;
+    read_at_most(f, limit, &file())
+}
+
+/// Reads `r` whole if it holds at most `limit` bytes (never reading past
+/// that), else `Err(None)`; an I/O error names `file`.
+fn read_at_most(
+    r: impl std::io::Read,
+    limit: u64,
+    file: &crate::error::Source,
+) -> std::result::Result<Vec<u8>, Option<crate::Error>> {
+    use std::io::Read;
     let mut text = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(limit + 1).read_to_end(&mut text))
-        .map_err(read_error)?;
+    r.take(limit + 1).read_to_end(&mut text).map_err(|source| {
+        Some(crate::Error::Read {
+            file: file.clone(),
+            source,
+        })
+    })?;
     if text.len() as u64 > limit {
         return Err(None);
     }
@@ -55,26 +68,10 @@ pub fn read_small_input(
     file: &crate::error::Source,
     limit: u64,
 ) -> std::result::Result<Vec<u8>, Option<crate::Error>> {
-    use crate::error::{Error, Source};
-    use std::io::Read;
+    use crate::error::Source;
     match file {
         Source::Path(p) => read_small_file(p, limit),
-        Source::Memory(m) => {
-            let mut text = Vec::new();
-            (m.open)()
-                .take(limit + 1)
-                .read_to_end(&mut text)
-                .map_err(|source| {
-                    Some(Error::Read {
-                        file: file.clone(),
-                        source,
-                    })
-                })?;
-            if text.len() as u64 > limit {
-                return Err(None);
-            }
-            Ok(text)
-        }
+        Source::Memory(m) => read_at_most((m.open)(), limit, file),
         Source::Stdin | Source::Stdout => Err(None),
     }
 }
