@@ -144,23 +144,24 @@ pub fn census<C: Cells + ?Sized>(cells: &C, threads: usize) -> Census {
     })
 }
 
-/// The slices of the final buffers that one thread fills.
-struct ShareOut<'a> {
-    validity: &'a mut [u8],
-    /// Offsets of cells `start + 1 ..= end`.
-    offsets: &'a mut [i64],
-    data: &'a mut [u8],
-    /// Where this share's characters start in the whole column.
-    base: i64,
+/// Writes the characters of a share's present cells into their places.
+trait Put {
+    /// Cell outcome `o` is present and its characters go at `at` in the
+    /// share's `data` (written now, or held back and written later).
+    fn put(&mut self, o: Result<NhsNumber, Reason>, at: usize, data: &mut [u8]);
+    /// The share is done: anything held back is written.
+    fn finish(&mut self, _data: &mut [u8]) {}
 }
 
 /// Lays out a column whose cell `i` is `width(outcome)` bytes (`None`:
-/// null), then has `fill` write each share into its slices, in parallel.
-fn build<C: Cells + ?Sized>(
+/// null), then fills it in parallel: each share sets its validity bits and
+/// offsets and has its own [`Put`] (from `new_put`) write the characters,
+/// into disjoint slices of one allocation.
+fn build<C: Cells + ?Sized, P: Put>(
     cells: &C,
     threads: usize,
     width: impl Fn(&Result<NhsNumber, Reason>) -> Option<usize> + Sync,
-    fill: impl Fn(Range<usize>, ShareOut<'_>) + Sync,
+    new_put: impl Fn() -> P + Sync,
 ) -> StringColumn {
     let n = cells.len();
     let shares = shares(n, threads);
@@ -192,24 +193,77 @@ fn build<C: Cells + ?Sized>(
         );
         let mut base = 0usize;
         for (r, (bytes, _)) in shares.iter().zip(&sizes) {
-            let (v, rest) = std::mem::take(&mut validity).split_at_mut(r.len().div_ceil(8));
+            let (bits, rest) = std::mem::take(&mut validity).split_at_mut(r.len().div_ceil(8));
             validity = rest;
-            let (o, rest) = std::mem::take(&mut offsets).split_at_mut(r.len());
+            // Offsets of cells `start + 1 ..= end`.
+            let (ends, rest) = std::mem::take(&mut offsets).split_at_mut(r.len());
             offsets = rest;
-            let (d, rest) = std::mem::take(&mut data).split_at_mut(*bytes);
+            let (chars, rest) = std::mem::take(&mut data).split_at_mut(*bytes);
             data = rest;
-            let out = ShareOut {
-                validity: v,
-                offsets: o,
-                data: d,
-                base: base as i64,
-            };
+            let share_base = base as i64;
             base += bytes;
-            let (r, fill) = (r.clone(), &fill);
-            s.spawn(move || fill(r, out));
+            let (r, width, new_put) = (r.clone(), &width, &new_put);
+            s.spawn(move || {
+                let mut put = new_put();
+                let mut scratch = [0u8; 48];
+                let mut end = 0usize;
+                for (k, i) in r.enumerate() {
+                    let o = outcome(cells, i, &mut scratch);
+                    if let Some(w) = width(&o) {
+                        bits[k / 8] |= 1 << (k % 8);
+                        put.put(o, end, chars);
+                        end += w;
+                    }
+                    ends[k] = share_base + end as i64;
+                }
+                put.finish(chars);
+            });
         }
     });
     col
+}
+
+/// Tokens, made [`GROUP`] at a time: numbers are held until a group is
+/// full, then written to their places.
+struct TokenPut<'t> {
+    t: &'t Tokeniser,
+    /// The numbers held back, and where each one's token goes.
+    numbers: Vec<NhsNumber>,
+    places: Vec<usize>,
+}
+
+impl Put for TokenPut<'_> {
+    fn put(&mut self, o: Result<NhsNumber, Reason>, at: usize, data: &mut [u8]) {
+        if let Ok(n) = o {
+            self.numbers.push(n);
+            self.places.push(at);
+            if self.numbers.len() == GROUP {
+                self.finish(data);
+            }
+        }
+    }
+
+    fn finish(&mut self, data: &mut [u8]) {
+        let mut hex = [[0u8; TOKEN_HEX_LEN]; GROUP];
+        self.t.token_hex_group(&self.numbers, &mut hex);
+        for (&at, h) in self.places.iter().zip(&hex) {
+            data[at..at + TOKEN_HEX_LEN].copy_from_slice(h);
+        }
+        self.numbers.clear();
+        self.places.clear();
+    }
+}
+
+/// Reason codes, written as they come.
+struct ReasonPut;
+
+impl Put for ReasonPut {
+    fn put(&mut self, o: Result<NhsNumber, Reason>, at: usize, data: &mut [u8]) {
+        if let Err(r) = o {
+            let code = r.code().as_bytes();
+            data[at..at + code.len()].copy_from_slice(code);
+        }
+    }
 }
 
 /// The token of every cell (null where the cell is not a valid NHS number),
@@ -217,40 +271,10 @@ fn build<C: Cells + ?Sized>(
 /// the thread count.
 pub fn tokens<C: Cells + ?Sized>(cells: &C, t: &Tokeniser, threads: usize) -> StringColumn {
     let width = |o: &Result<NhsNumber, Reason>| o.is_ok().then_some(TOKEN_HEX_LEN);
-    build(cells, threads, width, |range, out| {
-        let ShareOut {
-            validity,
-            offsets,
-            data,
-            base,
-        } = out;
-        let start = range.start;
-        let mut scratch = [0u8; 48];
-        let mut group: Vec<NhsNumber> = Vec::with_capacity(GROUP);
-        let mut written = 0usize;
-        let mut hex = [[0u8; TOKEN_HEX_LEN]; GROUP];
-        let mut flush = |group: &[NhsNumber], written: &mut usize| {
-            t.token_hex_group(group, &mut hex);
-            for h in &hex[..group.len()] {
-                data[*written..*written + TOKEN_HEX_LEN].copy_from_slice(h);
-                *written += TOKEN_HEX_LEN;
-            }
-        };
-        let mut end = 0usize;
-        for i in range {
-            let k = i - start;
-            if let Ok(n) = outcome(cells, i, &mut scratch) {
-                validity[k / 8] |= 1 << (k % 8);
-                group.push(n);
-                end += TOKEN_HEX_LEN;
-                if group.len() == GROUP {
-                    flush(&group, &mut written);
-                    group.clear();
-                }
-            }
-            offsets[k] = base + end as i64;
-        }
-        flush(&group, &mut written);
+    build(cells, threads, width, || TokenPut {
+        t,
+        numbers: Vec::with_capacity(GROUP),
+        places: Vec::with_capacity(GROUP),
     })
 }
 
@@ -258,27 +282,7 @@ pub fn tokens<C: Cells + ?Sized>(cells: &C, t: &Tokeniser, threads: usize) -> St
 /// number; a missing cell is `empty`), on up to `threads` threads.
 pub fn reasons<C: Cells + ?Sized>(cells: &C, threads: usize) -> StringColumn {
     let width = |o: &Result<NhsNumber, Reason>| o.as_ref().err().map(|r| r.code().len());
-    build(cells, threads, width, |range, out| {
-        let ShareOut {
-            validity,
-            offsets,
-            data,
-            base,
-        } = out;
-        let start = range.start;
-        let mut scratch = [0u8; 48];
-        let mut end = 0usize;
-        for i in range {
-            let k = i - start;
-            if let Err(r) = outcome(cells, i, &mut scratch) {
-                validity[k / 8] |= 1 << (k % 8);
-                let code = r.code().as_bytes();
-                data[end..end + code.len()].copy_from_slice(code);
-                end += code.len();
-            }
-            offsets[k] = base + end as i64;
-        }
-    })
+    build(cells, threads, width, || ReasonPut)
 }
 
 #[cfg(test)]
